@@ -1,0 +1,69 @@
+import { epochMsToIso, isRecord, type Profile, toProfile } from "./clerk_user.ts";
+import { PayloadError } from "./errors.ts";
+
+/** The Clerk event types this function applies. */
+export const USER_EVENT_TYPES = ["user.created", "user.updated", "user.deleted"] as const;
+
+/** One of {@linkcode USER_EVENT_TYPES}. */
+export type UserEventType = typeof USER_EVENT_TYPES[number];
+
+/** A verified user event, ready for the store. */
+export interface UserEvent {
+  kind: "user";
+  svixId: string;
+  type: UserEventType;
+  userId: string;
+  /** Orders events: the user's `updated_at`, or the envelope's `timestamp` for a deletion. */
+  occurredAt: string;
+  /** The mapped row; null for `user.deleted`. */
+  profile: Profile | null;
+}
+
+/** A verified event of a type this function does not handle. */
+export interface IgnoredEvent {
+  kind: "ignored";
+  type: string;
+}
+
+/** What a verified body turns out to be. */
+export type ClerkEvent = UserEvent | IgnoredEvent;
+
+/** Parses a verified body into a user event; throws {@linkcode PayloadError} when unusable. */
+export function parseClerkEvent(body: string, svixId: string, svixTimestamp: string): ClerkEvent {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(body);
+  } catch {
+    throw new PayloadError("body is not valid JSON");
+  }
+  if (!isRecord(envelope) || typeof envelope.type !== "string" || envelope.type === "") {
+    throw new PayloadError("body is not a Clerk event (no type)");
+  }
+  const type = envelope.type;
+  if (!isUserEventType(type)) return { kind: "ignored", type };
+
+  const data = envelope.data;
+  if (!isRecord(data) || typeof data.id !== "string" || data.id === "") {
+    throw new PayloadError(`${type} event has no data.id`);
+  }
+  if (type === "user.deleted") {
+    // A deletion carries no updated_at: the envelope's timestamp (ms) orders it, else Svix's (s).
+    const occurredAt = epochMsToIso(envelope.timestamp) ??
+      epochMsToIso(Number(svixTimestamp) * 1000);
+    if (!occurredAt) throw new PayloadError("user.deleted event has no timestamp");
+    return { kind: "user", svixId, type, userId: data.id, occurredAt, profile: null };
+  }
+  const profile = toProfile(data);
+  return {
+    kind: "user",
+    svixId,
+    type,
+    userId: profile.user_id,
+    occurredAt: profile.clerk_updated_at,
+    profile,
+  };
+}
+
+function isUserEventType(type: string): type is UserEventType {
+  return (USER_EVENT_TYPES as readonly string[]).includes(type);
+}

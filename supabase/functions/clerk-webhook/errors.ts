@@ -1,0 +1,45 @@
+/** A request lacks one of the `svix-id`, `svix-timestamp`, `svix-signature` headers (400). */
+export class MissingHeaderError extends Error {
+  override name = "MissingHeaderError";
+}
+
+/** The signature does not verify, or the timestamp is outside the tolerance (401). */
+export class SignatureError extends Error {
+  override name = "SignatureError";
+}
+
+/** The body is larger than the function accepts (413). */
+export class PayloadTooLargeError extends Error {
+  override name = "PayloadTooLargeError";
+}
+
+/** An authentic body that is not a usable Clerk event (422). */
+export class PayloadError extends Error {
+  override name = "PayloadError";
+}
+
+/** A required environment variable is missing or malformed (500). */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+
+  constructor(readonly variable: string, message: string) {
+    super(message);
+  }
+}
+
+/** Why a write failed for good: the key was refused, or the database answered with an error. */
+export type StoreErrorReason = "rejected_key" | "database";
+
+/** The database refused the write (500: Svix retries it). */
+export class StoreError extends Error {
+  override name = "StoreError";
+
+  constructor(readonly reason: StoreErrorReason, message: string) {
+    super(message);
+  }
+}
+
+/** The database could not be reached in time (503: Svix retries it). */
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
