@@ -1,0 +1,315 @@
+// The status table and log lines of the handler, over the real chain: handler → store →
+// supabase-js → PostgREST stand-in → PostgreSQL (DATABASE_URL, migrated by scripts/test.ts).
+import assert from "node:assert/strict";
+import { createClient } from "@supabase/supabase-js";
+import postgres from "postgres";
+import { Webhook } from "svix";
+import {
+  createHandler,
+  createMisconfiguredHandler,
+  MAX_BODY_BYTES,
+} from "../supabase/functions/clerk-webhook/handler.ts";
+import { ConfigError } from "../supabase/functions/clerk-webhook/errors.ts";
+import type { Logger } from "../supabase/functions/clerk-webhook/log.ts";
+import { createSupabaseStore } from "../supabase/functions/clerk-webhook/store.ts";
+import { roleJwt } from "./support/jwt.ts";
+import { createPostgrestStandIn } from "./support/postgrest_stand_in.ts";
+
+const DATABASE_URL = Deno.env.get("DATABASE_URL");
+const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const JWT_SECRET = "handler-test-jwt-secret-at-least-32-characters";
+const URL_ = "http://stand-in.test";
+const fixture = JSON.parse(
+  await Deno.readTextFile(new URL("./fixtures/user_created.json", import.meta.url)),
+);
+const run = crypto.randomUUID().slice(0, 8);
+let seq = 0;
+
+function userId(): string {
+  return `user_handler_${run}_${++seq}`;
+}
+
+function recordingLogger(): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const push = (line: string) => void lines.push(line);
+  return { log: { info: push, warn: push, error: push }, lines };
+}
+
+function userEvent(type: string, id: string, updatedAt: number, first = "Test"): string {
+  return JSON.stringify({
+    ...fixture,
+    type,
+    timestamp: updatedAt,
+    data: { ...fixture.data, id, first_name: first, updated_at: updatedAt },
+  });
+}
+
+function deletedEvent(id: string, timestamp: number): string {
+  return JSON.stringify({
+    data: { deleted: true, id, object: "user" },
+    object: "event",
+    timestamp,
+    type: "user.deleted",
+  });
+}
+
+function signed(body: string, msgId = `msg_${crypto.randomUUID()}`): Request {
+  const now = new Date();
+  return new Request("http://function.test/clerk-webhook", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "svix-id": msgId,
+      "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
+      "svix-signature": new Webhook(SECRET).sign(msgId, now, body),
+    },
+    body,
+  });
+}
+
+async function withStack(
+  fn: (
+    ctx: {
+      handle: (req: Request) => Promise<Response>;
+      lines: string[];
+      sql: postgres.Sql;
+    },
+  ) => Promise<void>,
+  options: { key?: string; unreachable?: boolean } = {},
+): Promise<void> {
+  assert.ok(DATABASE_URL, "DATABASE_URL is set by scripts/test.ts");
+  const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} });
+  const standIn = createPostgrestStandIn({
+    databaseUrl: DATABASE_URL.replace("://postgres@", "://authenticator@"),
+    jwtSecret: JWT_SECRET,
+  });
+  const key = options.key ?? await roleJwt("service_role", JWT_SECRET);
+  const fetch = options.unreachable
+    ? () => Promise.reject(new TypeError("error sending request: Connection refused"))
+    : (input: RequestInfo | URL, init?: RequestInit) => standIn.handler(new Request(input, init));
+  const client = createClient(URL_, key, {
+    auth: { persistSession: false, autoRefreshToken: false },
+    global: { fetch },
+  });
+  const { log, lines } = recordingLogger();
+  const handle = createHandler({
+    secrets: [SECRET],
+    store: createSupabaseStore(client, { timeoutMs: 5000 }),
+    log,
+  });
+  try {
+    await fn({ handle, lines, sql });
+  } finally {
+    await standIn.close();
+    await sql.end();
+  }
+}
+
+async function profile(sql: postgres.Sql, id: string) {
+  const rows = await sql`select * from public.profiles where user_id = ${id}`;
+  return rows[0];
+}
+
+Deno.test("createHandler() answers 200 applied for user.created and logs the guide's lines", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const res = await handle(signed(userEvent("user.created", id, 1_700_000_000_000)));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: "applied", user_id: id });
+    assert.deepEqual(lines, [
+      `Webhook received: user.created for user: ${id}`,
+      `Syncing profile for ${id} (Test User)`,
+      `Successfully synced profile for user ${id}`,
+    ]);
+    const row = await profile(sql, id);
+    assert.equal(row.email, "test.user@example.org");
+    assert.equal(row.first_name, "Test");
+    assert.equal(row.clerk_updated_at.toISOString(), "2023-11-14T22:13:20.000Z");
+  });
+});
+
+Deno.test("createHandler() answers 200 duplicate for a redelivered svix-id", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const body = userEvent("user.created", id, 1_700_000_000_000);
+    assert.equal((await (await handle(signed(body, `msg_dup_${id}`))).json()).status, "applied");
+    const again = await handle(signed(body, `msg_dup_${id}`));
+    assert.equal(again.status, 200);
+    assert.equal((await again.json()).status, "duplicate");
+    const events = await sql`select count(*)::int as n from clerk_sync.webhook_events
+      where user_id = ${id}`;
+    assert.equal(events[0].n, 1);
+  });
+});
+
+Deno.test("createHandler() answers 200 stale for an older update and keeps the newer row", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    await handle(signed(userEvent("user.updated", id, 1_700_000_002_000, "Newer")));
+    const res = await handle(signed(userEvent("user.updated", id, 1_700_000_001_000, "Older")));
+    assert.equal((await res.json()).status, "stale");
+    assert.equal((await profile(sql, id)).first_name, "Newer");
+    assert.match(lines.at(-1) ?? "", /^Skipped user\.updated for user .*: stale/);
+  });
+});
+
+Deno.test("createHandler() answers 200 deleted and a later create does not bring the user back", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    await handle(signed(userEvent("user.created", id, 1_700_000_000_000)));
+    const res = await handle(signed(deletedEvent(id, 1_700_000_005_000)));
+    assert.deepEqual(await res.json(), { status: "deleted", user_id: id });
+    assert.deepEqual(lines.slice(-3), [
+      `Webhook received: user.deleted for user: ${id}`,
+      `Deleting profile for ${id}`,
+      `Successfully deleted profile for user ${id}`,
+    ]);
+    const late = await handle(signed(userEvent("user.updated", id, 1_700_000_009_000)));
+    assert.equal((await late.json()).status, "stale");
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 200 ignored for an event type it does not handle", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const body = JSON.stringify({ type: "session.created", data: { id: "sess_1" } });
+    const res = await handle(signed(body));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: "ignored" });
+    assert.deepEqual(lines, ["Webhook received: session.created (ignored: not a user event)"]);
+  });
+});
+
+Deno.test("createHandler() answers 405 with Allow: POST to other methods", async () => {
+  await withStack(async ({ handle, lines }) => {
+    for (const method of ["GET", "PUT", "DELETE"]) {
+      const res = await handle(new Request("http://function.test/", { method }));
+      assert.equal(res.status, 405);
+      assert.equal(res.headers.get("allow"), "POST");
+      await res.body?.cancel();
+    }
+    assert.equal(lines.length, 3);
+  });
+});
+
+Deno.test("createHandler() answers 413 to a body over 1 MiB and does not write", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const padding = "x".repeat(MAX_BODY_BYTES);
+    const body = userEvent("user.created", id, 1_700_000_000_000).replace(
+      "}",
+      `,"pad":"${padding}"}`,
+    );
+    const res = await handle(signed(body));
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 413 to a streamed body over 1 MiB without Content-Length", async () => {
+  await withStack(async ({ handle }) => {
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024);
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength;
+        if (pulled > 64 * MAX_BODY_BYTES) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const res = await handle(
+      new Request("http://function.test/", { method: "POST", body: stream }),
+    );
+    assert.equal(res.status, 413);
+    await res.body?.cancel();
+    assert.ok(pulled <= MAX_BODY_BYTES + 2 * chunk.byteLength, `read ${pulled} bytes`);
+  });
+});
+
+Deno.test("createHandler() answers 400 when a svix header is missing", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const req = signed(userEvent("user.created", userId(), 1_700_000_000_000));
+    const headers = new Headers(req.headers);
+    headers.delete("svix-signature");
+    const res = await handle(new Request(req, { headers }));
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error, /svix-signature/);
+    assert.match(lines[0], /^Rejected webhook \(400\): missing svix-signature header/);
+  });
+});
+
+Deno.test("createHandler() answers 401 to a bad signature and logs no signature", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const req = signed(userEvent("user.created", id, 1_700_000_000_000));
+    const signature = req.headers.get("svix-signature") ?? "";
+    const tampered = userEvent("user.created", id, 1_700_000_000_001);
+    const res = await handle(new Request(req, { body: tampered }));
+    assert.equal(res.status, 401);
+    const text = await res.text();
+    assert.ok(!text.includes(signature.slice(3)));
+    assert.ok(!lines.join("\n").includes(signature.slice(3)));
+    assert.ok(!lines.join("\n").includes(SECRET.slice(6)));
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 422 to authentic invalid JSON and to a user event without id", async () => {
+  await withStack(async ({ handle }) => {
+    const res = await handle(signed("{not json"));
+    assert.equal(res.status, 422);
+    assert.match((await res.json()).error, /not valid JSON/);
+    const noId = JSON.stringify({ type: "user.updated", data: { first_name: "x" } });
+    const res2 = await handle(signed(noId));
+    assert.equal(res2.status, 422);
+    assert.match((await res2.json()).error, /no data\.id/);
+  });
+});
+
+Deno.test("createHandler() answers 500 and says the key was rejected, never showing it", async () => {
+  const wrongKey = await roleJwt("service_role", "a-different-secret-of-at-least-32-chars");
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const res = await handle(signed(userEvent("user.created", id, 1_700_000_000_000)));
+    assert.equal(res.status, 500);
+    const text = await res.text();
+    assert.ok(!text.includes(wrongKey));
+    assert.match(
+      lines.at(-1) ?? "",
+      /^Failed to sync user\.created for user .* \(500\): the service key was rejected/,
+    );
+    assert.ok(!lines.join("\n").includes(wrongKey));
+    assert.equal(await profile(sql, id), undefined);
+  }, { key: wrongKey });
+});
+
+Deno.test("createHandler() answers 500 when the key is not the service role", async () => {
+  const anonKey = await roleJwt("anon", JWT_SECRET);
+  await withStack(async ({ handle }) => {
+    const res = await handle(signed(userEvent("user.created", userId(), 1_700_000_000_000)));
+    assert.equal(res.status, 500);
+    await res.body?.cancel();
+  }, { key: anonKey });
+});
+
+Deno.test("createHandler() answers 503 when the database cannot be reached", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const res = await handle(signed(userEvent("user.created", userId(), 1_700_000_000_000)));
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { error: "database unavailable" });
+    assert.match(lines.at(-1) ?? "", /\(503\): database unreachable/);
+  }, { unreachable: true });
+});
+
+Deno.test("createMisconfiguredHandler() answers 500 and names the variable, not its value", async () => {
+  const { log, lines } = recordingLogger();
+  const error = new ConfigError("CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SECRET is not set");
+  const handle = createMisconfiguredHandler(error, log);
+  const res = await handle(signed(userEvent("user.created", userId(), 1_700_000_000_000)));
+  assert.equal(res.status, 500);
+  assert.deepEqual(await res.json(), { error: "function is misconfigured" });
+  assert.deepEqual(lines, [
+    "Failed to handle webhook (500): configuration error in CLERK_WEBHOOK_SECRET",
+  ]);
+});
