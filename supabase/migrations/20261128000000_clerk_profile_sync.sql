@@ -13,7 +13,7 @@ create table public.profiles (
   last_name text,
   username text,
   image_url text,
-  public_metadata jsonb not null default '{}'::jsonb,
+  public_metadata jsonb not null default '{}'::jsonb check (jsonb_typeof(public_metadata) = 'object'),
   clerk_created_at timestamptz,
   clerk_updated_at timestamptz not null,
   created_at timestamptz not null default now(),
@@ -75,6 +75,7 @@ as $$
 declare
   v_outcome text;
   v_rows integer;
+  v_created_at timestamptz;
 begin
   if coalesce(p_svix_id, '') = '' then
     raise exception using errcode = '22023', message = 'p_svix_id is required';
@@ -90,6 +91,13 @@ begin
   end if;
   if p_event_type <> 'user.deleted' and jsonb_typeof(p_profile) is distinct from 'object' then
     raise exception using errcode = '22023', message = 'p_profile must be a JSON object for ' || p_event_type;
+  end if;
+  if p_event_type <> 'user.deleted' then
+    begin
+      v_created_at := (p_profile ->> 'clerk_created_at')::timestamptz;
+    exception when invalid_datetime_format or datetime_field_overflow then
+      raise exception using errcode = '22023', message = 'p_profile.clerk_created_at is not a timestamp';
+    end;
   end if;
 
   -- Serialise every event of one user. Without this, a delete and a create in two concurrent
@@ -123,8 +131,9 @@ begin
       p_profile ->> 'last_name',
       p_profile ->> 'username',
       p_profile ->> 'image_url',
-      coalesce(p_profile -> 'public_metadata', '{}'::jsonb),
-      (p_profile ->> 'clerk_created_at')::timestamptz,
+      case when jsonb_typeof(p_profile -> 'public_metadata') = 'object'
+        then p_profile -> 'public_metadata' else '{}'::jsonb end,
+      v_created_at,
       p_occurred_at
     )
     on conflict (user_id) do update set

@@ -1,0 +1,98 @@
+-- Schema: the tables, keys, RLS, policies and the sync function's security settings.
+begin;
+create extension if not exists pgtap with schema extensions;
+select plan(23);
+
+-- Tables and columns
+select has_schema('clerk_sync', 'schema clerk_sync exists');
+select has_table('public', 'profiles', 'table public.profiles exists');
+select has_table('clerk_sync', 'webhook_events', 'table clerk_sync.webhook_events exists');
+select has_table('clerk_sync', 'deleted_users', 'table clerk_sync.deleted_users exists');
+
+select columns_are(
+  'public', 'profiles',
+  array[
+    'user_id', 'email', 'phone', 'first_name', 'last_name', 'username', 'image_url',
+    'public_metadata', 'clerk_created_at', 'clerk_updated_at', 'created_at', 'updated_at'
+  ],
+  'profiles has exactly the mapped Clerk columns and the row timestamps'
+);
+select columns_are(
+  'clerk_sync', 'webhook_events',
+  array['svix_id', 'event_type', 'user_id', 'occurred_at', 'outcome', 'received_at'],
+  'webhook_events has exactly its bookkeeping columns (no personal data)'
+);
+select columns_are(
+  'clerk_sync', 'deleted_users',
+  array['user_id', 'deleted_at', 'recorded_at'],
+  'deleted_users has exactly its tombstone columns (no personal data)'
+);
+
+-- Keys and types
+select col_is_pk('public', 'profiles', 'user_id', 'profiles is keyed by user_id');
+select col_type_is(
+  'public', 'profiles', 'user_id', 'text', 'user_id is text: Clerk ids are not UUIDs'
+);
+select col_is_pk('clerk_sync', 'webhook_events', 'svix_id', 'webhook_events is keyed by svix_id');
+select col_is_pk('clerk_sync', 'deleted_users', 'user_id', 'deleted_users is keyed by user_id');
+select col_type_is('public', 'profiles', 'public_metadata', 'jsonb', 'public_metadata is jsonb');
+select col_not_null('public', 'profiles', 'public_metadata', 'public_metadata is not null');
+select col_not_null('public', 'profiles', 'clerk_updated_at', 'clerk_updated_at is not null');
+
+-- RLS on every table of both schemas, including any table added later.
+select is_empty(
+  $$ select format('%I.%I', n.nspname, c.relname)
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname in ('public', 'clerk_sync')
+       and c.relkind in ('r', 'p')
+       and not c.relrowsecurity $$,
+  'every table in public and clerk_sync has row level security enabled'
+);
+
+-- Policies
+select policies_are(
+  'public', 'profiles',
+  array['Users can read their own profile'],
+  'profiles has only the read-own-profile policy'
+);
+select policy_cmd_is(
+  'public', 'profiles', 'Users can read their own profile', 'select',
+  'the profiles policy is for SELECT only'
+);
+select policy_roles_are(
+  'public', 'profiles', 'Users can read their own profile', array['authenticated'],
+  'the profiles policy applies to authenticated only'
+);
+select is_empty(
+  $$ select policyname from pg_policies where schemaname = 'clerk_sync' $$,
+  'clerk_sync tables have no policies (no client access at all)'
+);
+
+-- The sync function
+select function_returns(
+  'public', 'sync_clerk_user',
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'], 'text',
+  'public.sync_clerk_user(text, text, text, timestamptz, jsonb) returns text'
+);
+select is_definer(
+  'public', 'sync_clerk_user',
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  'sync_clerk_user is SECURITY DEFINER'
+);
+select is(
+  (select proconfig from pg_proc
+   where oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure),
+  array['search_path=""'],
+  'sync_clerk_user pins search_path to the empty string'
+);
+select is_empty(
+  $$ select p.oid::regprocedure::text
+     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+     where n.nspname in ('public', 'clerk_sync')
+       and p.prosecdef
+       and not exists (select 1 from unnest(p.proconfig) c where c like 'search_path=%') $$,
+  'every SECURITY DEFINER function in public and clerk_sync pins its search_path'
+);
+
+select * from finish();
+rollback;

@@ -1,0 +1,166 @@
+-- Who may call public.sync_clerk_user and touch the clerk_sync bookkeeping: only service_role
+-- calls the function; nobody but the owner touches clerk_sync directly.
+begin;
+create extension if not exists pgtap with schema extensions;
+select plan(21);
+
+-- Grants on the function. Supabase grants EXECUTE on new functions to anon and authenticated,
+-- and PostgreSQL to PUBLIC; the migration must have taken all of that back.
+select function_privs_are(
+  'public', 'sync_clerk_user',
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  'anon', array[]::text[],
+  'anon has no EXECUTE on sync_clerk_user'
+);
+select function_privs_are(
+  'public', 'sync_clerk_user',
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  'authenticated', array[]::text[],
+  'authenticated has no EXECUTE on sync_clerk_user'
+);
+select function_privs_are(
+  'public', 'sync_clerk_user',
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  'service_role', array['EXECUTE'],
+  'service_role has EXECUTE on sync_clerk_user'
+);
+-- A NULL proacl means the default, which grants EXECUTE to PUBLIC: read it through acldefault().
+select results_eq(
+  $$ select coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC') as grantee
+     from pg_proc p,
+          aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+     where p.oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure
+     order by 1 $$,
+  $$ values ('postgres'), ('service_role') $$,
+  'only the owner and service_role hold a grant on sync_clerk_user (none for PUBLIC)'
+);
+
+-- Any SECURITY DEFINER function (this one, and any added later) runs with its owner's rights,
+-- so none may be callable by PUBLIC, anon or authenticated.
+select is_empty(
+  $$ select format('%s to %s', p.oid::regprocedure,
+                   coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC'))
+     from pg_proc p
+          join pg_namespace n on n.oid = p.pronamespace,
+          aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+     where n.nspname in ('public', 'clerk_sync')
+       and p.prosecdef
+       and a.privilege_type = 'EXECUTE'
+       and (a.grantee = 0 or a.grantee in ('anon'::regrole, 'authenticated'::regrole)) $$,
+  'no SECURITY DEFINER function in public/clerk_sync is executable by PUBLIC, anon, authenticated'
+);
+
+-- Grants in clerk_sync: none for the API roles, on the schema or on any of its tables.
+select schema_privs_are(
+  'clerk_sync', 'anon', array[]::text[],
+  'anon has no privileges on schema clerk_sync'
+);
+select schema_privs_are(
+  'clerk_sync', 'authenticated', array[]::text[],
+  'authenticated has no privileges on schema clerk_sync'
+);
+select schema_privs_are(
+  'clerk_sync', 'service_role', array[]::text[],
+  'service_role has no privileges on schema clerk_sync'
+);
+select is_empty(
+  $$ select format('%s: %s to %s', c.oid::regclass, a.privilege_type, a.grantee::regrole)
+     from pg_class c
+          join pg_namespace n on n.oid = c.relnamespace,
+          aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+     where n.nspname = 'clerk_sync'
+       and a.grantee <> c.relowner $$,
+  'no table in clerk_sync grants anything to anyone but its owner'
+);
+
+-- Anon
+set local role anon;
+set local request.jwt.claims = '{"role":"anon"}';
+
+select throws_ok(
+  $$ select public.sync_clerk_user('msg_2pPrivAnon', 'user.created', 'user_2pPrivAnon',
+                                   '2026-01-01 10:00:00+00', '{}') $$,
+  '42501', 'permission denied for function sync_clerk_user',
+  'anon cannot execute sync_clerk_user'
+);
+select throws_ok(
+  $$ select * from clerk_sync.webhook_events $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'anon cannot read clerk_sync.webhook_events'
+);
+select throws_ok(
+  $$ select * from clerk_sync.deleted_users $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'anon cannot read clerk_sync.deleted_users'
+);
+
+reset role;
+
+-- Authenticated (a signed-in Clerk user)
+set local role authenticated;
+set local request.jwt.claims = '{"sub":"user_2pPrivOwner","role":"authenticated"}';
+
+select throws_ok(
+  $$ select public.sync_clerk_user('msg_2pPrivOwner', 'user.updated', 'user_2pPrivOwner',
+                                   '2026-01-01 10:00:00+00', '{"email":"me@example.com"}') $$,
+  '42501', 'permission denied for function sync_clerk_user',
+  'authenticated cannot execute sync_clerk_user, not even for their own id'
+);
+select throws_ok(
+  $$ select * from clerk_sync.webhook_events $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'authenticated cannot read clerk_sync.webhook_events'
+);
+select throws_ok(
+  $$ insert into clerk_sync.deleted_users (user_id, deleted_at)
+     values ('user_2pPrivOwner', now()) $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'authenticated cannot write clerk_sync.deleted_users'
+);
+
+reset role;
+
+-- service_role: calls the function, which writes clerk_sync as its owner (SECURITY DEFINER),
+-- but cannot reach clerk_sync itself.
+set local role service_role;
+set local request.jwt.claims = '{"role":"service_role"}';
+
+select is(
+  public.sync_clerk_user('msg_2pPrivService', 'user.created', 'user_2pPrivService',
+                         '2026-01-01 10:00:00+00', '{"email":"service@example.com"}'),
+  'applied',
+  'service_role can execute sync_clerk_user'
+);
+select is(
+  (select email from public.profiles where user_id = 'user_2pPrivService'),
+  'service@example.com',
+  'the call as service_role wrote the profile'
+);
+select throws_ok(
+  $$ select * from clerk_sync.webhook_events $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'service_role cannot read clerk_sync.webhook_events directly'
+);
+select throws_ok(
+  $$ delete from clerk_sync.deleted_users $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'service_role cannot delete tombstones directly'
+);
+
+reset role;
+
+-- As the owner: the service_role call was logged.
+select results_eq(
+  $$ select event_type, user_id, outcome from clerk_sync.webhook_events
+     where svix_id = 'msg_2pPrivService' $$,
+  $$ values ('user.created', 'user_2pPrivService', 'applied') $$,
+  'the service_role call recorded its delivery in clerk_sync.webhook_events'
+);
+select is_empty(
+  $$ select * from clerk_sync.webhook_events
+     where svix_id in ('msg_2pPrivAnon', 'msg_2pPrivOwner') $$,
+  'the refused calls recorded nothing'
+);
+
+select * from finish();
+rollback;
