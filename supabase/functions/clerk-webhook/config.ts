@@ -40,10 +40,16 @@ function readWebhookSecrets(env: Env): string[] {
     throw new ConfigError(name, `${name} is not set (Clerk dashboard → Webhooks → Signing Secret)`);
   }
   secrets.forEach((secret, i) => {
+    const invalid = new ConfigError(
+      name,
+      `${name} entry ${i + 1} is not a valid whsec_ signing secret`,
+    );
+    // svix accepts some malformed secrets silently; every delivery would then fail with 401.
+    if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) throw invalid;
     try {
       new Webhook(secret);
     } catch {
-      throw new ConfigError(name, `${name} entry ${i + 1} is not a valid whsec_ signing secret`);
+      throw invalid;
     }
   });
   return secrets;

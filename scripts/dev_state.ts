@@ -1,0 +1,28 @@
+/**
+ * The file through which a running `npm run dev` tells `npm run send` (in another terminal)
+ * where the function is and which secret it verifies with: the KEY=value lines dev prints.
+ */
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Where dev writes its lines unless CLERK_SYNC_DEV_STATE says otherwise (gitignored). */
+export function defaultStatePath(): string {
+  return `${ROOT}supabase/.temp/dev-stack.env`;
+}
+
+/** The lines of a running dev stack, or null when no state file exists at `path`. */
+export async function readDevState(path: string): Promise<Record<string, string> | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+  const values: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf("=");
+    if (at > 0 && !line.startsWith("#")) values[line.slice(0, at)] = line.slice(at + 1);
+  }
+  return values;
+}

@@ -1,0 +1,325 @@
+/**
+ * The whole sync on one machine without Docker, for `npm run dev`, the end-to-end tests and the
+ * benchmarks: a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in
+ * served at `http://127.0.0.1:<port>/rest/v1/`, and the real
+ * `supabase/functions/clerk-webhook/index.ts` run by Deno as its own process, with the
+ * environment the edge runtime gives a function (SUPABASE_URL, SUPABASE_ANON_KEY,
+ * SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL) plus CLERK_WEBHOOK_SECRET and PORT.
+ */
+import { freePort, type PgCluster, startCluster } from "./pg_cluster.ts";
+import { roleJwt } from "./jwt.ts";
+import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const ENTRYPOINT = "supabase/functions/clerk-webhook/index.ts";
+/** The path the function is reached at, as `supabase functions serve` and the platform expose it. */
+export const FUNCTION_PATH = "/functions/v1/clerk-webhook";
+// What the function process inherits from ours: what Deno needs to find its cache, nothing else.
+const INHERITED_ENV = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
+// Supabase's local keys are valid for years; a dev session must not outlive its tokens.
+const KEY_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+/** Options of {@linkcode startLocalStack}. */
+export interface LocalStackOptions {
+  /** Port of the function; a free one when omitted. */
+  functionPort?: number;
+  /** The Clerk signing secret (`whsec_...`); generated when omitted. */
+  webhookSecret?: string;
+  /** Extra environment of the function process; `undefined` removes a variable. */
+  functionEnv?: Record<string, string | undefined>;
+  /** Called with each line the function writes (`npm run dev` passes them through). */
+  onLog?: (line: string, stream: "stdout" | "stderr") => void;
+  /** Called when the function process ends without {@linkcode LocalStack.stopFunction}. */
+  onFunctionExit?: (status: Deno.CommandStatus) => void;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** Where to POST deliveries: `http://127.0.0.1:<port>/functions/v1/clerk-webhook`. */
+  readonly functionUrl: string;
+  /** Superuser URL of the database (what SUPABASE_DB_URL is on a project). */
+  readonly databaseUrl: string;
+  /** The stand-in's base URL (`/rest/v1/` below it), as SUPABASE_URL. */
+  readonly supabaseUrl: string;
+  /** A service_role JWT signed with {@linkcode jwtSecret}. */
+  readonly serviceRoleKey: string;
+  /** An anon JWT signed with {@linkcode jwtSecret}. */
+  readonly anonKey: string;
+  /** A `sb_secret_...` key the stand-in accepts as service_role (for SUPABASE_SECRET_KEYS). */
+  readonly secretKey: string;
+  /** The project's JWT secret (random per stack). */
+  readonly jwtSecret: string;
+  /** The Clerk signing secret the function verifies with. */
+  readonly webhookSecret: string;
+  readonly cluster: PgCluster;
+  /** Every line the function wrote to stdout or stderr, in order, across restarts. */
+  readonly logs: string[];
+  /** The environment the function process was last started with (its own variables only). */
+  readonly functionEnv: Readonly<Record<string, string>>;
+  /** Stops the function process (SIGTERM) and waits for it to end. */
+  stopFunction(): Promise<void>;
+  /** Starts the function again on the same port, with `env` over the defaults. */
+  startFunction(env?: Record<string, string | undefined>): Promise<void>;
+  /** Waits until a log line matches `pattern`; throws after `timeoutMs` (default 5000). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Stops the function and the stand-in and removes the database. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Starts PostgreSQL, the PostgREST stand-in and the function; resolves once it takes requests. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  async function cleanUp(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      await cleanup().catch((error) => errors.push(error));
+    }
+    if (errors.length > 0) throw errors[0];
+  }
+
+  try {
+    const cluster = await startCluster();
+    cleanups.push(() => cluster.destroy());
+
+    const jwtSecret = randomToken(32);
+    const secretKey = `sb_secret_${randomToken(24)}`;
+    const standIn = createPostgrestStandIn({
+      databaseUrl: cluster.urlFor("authenticator"),
+      jwtSecret,
+      secretKeys: [secretKey],
+    });
+    cleanups.push(() => standIn.close());
+    const api = serveStandIn(standIn);
+    cleanups.push(() => api.shutdown());
+
+    const claims = { iss: "supabase", ref: "local" };
+    const serviceRoleKey = await roleJwt("service_role", jwtSecret, claims, KEY_TTL_SECONDS);
+    const anonKey = await roleJwt("anon", jwtSecret, claims, KEY_TTL_SECONDS);
+    const webhookSecret = options.webhookSecret ?? generateWebhookSecret();
+    const port = options.functionPort ?? freePort();
+    const supabaseUrl = `http://127.0.0.1:${api.port}`;
+    const defaults: Record<string, string> = {
+      SUPABASE_URL: supabaseUrl,
+      SUPABASE_ANON_KEY: anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      SUPABASE_DB_URL: cluster.url,
+      CLERK_WEBHOOK_SECRET: webhookSecret,
+      PORT: String(port),
+    };
+    const fn = createFunctionProcess(`http://127.0.0.1:${port}${FUNCTION_PATH}`, options);
+    cleanups.push(() => fn.stop());
+    await fn.start(merge(defaults, options.functionEnv));
+
+    let closed: Promise<void> | undefined;
+    return {
+      functionUrl: fn.url,
+      databaseUrl: cluster.url,
+      supabaseUrl,
+      serviceRoleKey,
+      anonKey,
+      secretKey,
+      jwtSecret,
+      webhookSecret,
+      cluster,
+      logs: fn.logs,
+      get functionEnv() {
+        return fn.env;
+      },
+      stopFunction: () => fn.stop(),
+      startFunction: (env) => fn.start(merge(merge(defaults, options.functionEnv), env)),
+      waitForLog: (pattern, timeoutMs) => fn.waitForLog(pattern, timeoutMs),
+      close() {
+        closed ??= cleanUp();
+        return closed;
+      },
+    };
+  } catch (error) {
+    await cleanUp().catch(() => {});
+    throw error;
+  }
+}
+
+/** A new Clerk-style signing secret: `whsec_` and the base64 of 24 random bytes. */
+export function generateWebhookSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return `whsec_${btoa(String.fromCharCode(...bytes))}`;
+}
+
+interface StandInServer {
+  port: number;
+  shutdown(): Promise<void>;
+}
+
+function serveStandIn(standIn: PostgrestStandIn): StandInServer {
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+    // A client that went away (the function's timeout) needs no answer and no stack trace.
+    onError: () => new Response(null, { status: 500 }),
+  }, async (req) => {
+    // A copy without the server's abort signal: like PostgREST, the stand-in finishes a call
+    // whose client went away (and Deno.serve's legacy signal would abort finished requests).
+    const body = req.body ? await req.arrayBuffer() : undefined;
+    return standIn.handler(
+      new Request(req.url, { method: req.method, headers: req.headers, body }),
+    );
+  });
+  return {
+    port: server.addr.port,
+    async shutdown() {
+      await server.shutdown();
+      await server.finished;
+    },
+  };
+}
+
+/** The function as its own Deno process, restartable on the same port. */
+interface FunctionProcess {
+  readonly url: string;
+  readonly logs: string[];
+  readonly env: Record<string, string>;
+  start(env: Record<string, string>): Promise<void>;
+  stop(): Promise<void>;
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+function createFunctionProcess(url: string, options: LocalStackOptions): FunctionProcess {
+  const logs: string[] = [];
+  let env: Record<string, string> = {};
+  let child: Deno.ChildProcess | undefined;
+  let pumps: Promise<void>[] = [];
+  let stopping = false;
+
+  function log(line: string, stream: "stdout" | "stderr"): void {
+    logs.push(line);
+    options.onLog?.(line, stream);
+  }
+
+  async function stop(): Promise<void> {
+    const running = child;
+    if (!running) return;
+    stopping = true;
+    try {
+      running.kill("SIGTERM");
+    } catch {
+      // Already ended (for example by the Ctrl-C the terminal sent to the whole group).
+    }
+    await running.status;
+    await Promise.all(pumps);
+    child = undefined;
+  }
+
+  async function start(nextEnv: Record<string, string>): Promise<void> {
+    if (child) throw new Error("the function is already running");
+    env = nextEnv;
+    stopping = false;
+    const inherited = Object.fromEntries(
+      INHERITED_ENV.flatMap((name) => {
+        const value = Deno.env.get(name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    );
+    const spawned = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-env", "--frozen", ENTRYPOINT],
+      cwd: ROOT,
+      clearEnv: true,
+      env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    child = spawned;
+    pumps = [
+      pumpLines(spawned.stdout, (line) => log(line, "stdout")),
+      pumpLines(spawned.stderr, (line) => log(line, "stderr")),
+    ];
+    const exited = spawned.status.then((status) => {
+      if (!stopping) options.onFunctionExit?.(status);
+      return status;
+    });
+    try {
+      await waitUntilListening(url, exited);
+    } catch (error) {
+      await stop();
+      const tail = logs.slice(-20).join("\n");
+      throw new Error(`${error instanceof Error ? error.message : error}\n${tail}`);
+    }
+  }
+
+  async function waitForLog(pattern: RegExp, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = logs.find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      if (Date.now() > deadline) {
+        throw new Error(`no function log line matched ${pattern} within ${timeoutMs} ms`);
+      }
+      await delay(20);
+    }
+  }
+
+  return {
+    url,
+    logs,
+    get env() {
+      return env;
+    },
+    start,
+    stop,
+    waitForLog,
+  };
+}
+
+// Ready once an HTTP request gets any answer (a GET gets 405 from the configured handler).
+async function waitUntilListening(url: string, exited: Promise<Deno.CommandStatus>) {
+  let ended: Deno.CommandStatus | undefined;
+  exited.then((status) => ended = status);
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (ended) throw new Error(`the function exited during start-up (code ${ended.code})`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.body?.cancel();
+      return;
+    } catch {
+      await delay(50);
+    }
+  }
+  throw new Error("the function did not accept requests within 30 s");
+}
+
+async function pumpLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop() ?? "";
+    for (const line of parts) onLine(line.replace(/\r$/, ""));
+  }
+  if (rest !== "") onLine(rest);
+}
+
+function merge(
+  base: Record<string, string>,
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string> {
+  const env = { ...base };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+function randomToken(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
