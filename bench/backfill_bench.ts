@@ -1,0 +1,167 @@
+// Backfill throughput (a benchmark, not a test): N users (default 100,000) from the Clerk API
+// stand-in, through @clerk/backend, the webhook's mapping, supabase-js, the PostgREST stand-in
+// (over HTTP) and public.sync_clerk_users, into a throwaway cluster. Next to it, in the same run
+// on the same cluster, the floor: the same rows upserted straight into public.profiles with
+// postgres.js, one statement per 500 rows. Target: the backfill at least half the floor's rate.
+// The two stand-ins run in a worker (bench/backfill_bench_services.ts): remote services in
+// production, they do not share the backfill's thread here either.
+//
+// Usage: deno run -A --frozen bench/backfill_bench.ts [users]
+import postgres from "postgres";
+import { createClerkClient } from "@clerk/backend";
+import { createClient } from "@supabase/supabase-js";
+import { type Profile, toProfile } from "../supabase/functions/clerk-webhook/clerk_user.ts";
+import { createClerkSource } from "../scripts/backfill/clerk_source.ts";
+import { runBackfill } from "../scripts/backfill/run_backfill.ts";
+import { createSupabaseBackfillStore } from "../scripts/backfill/store.ts";
+import { fakeClerkUser } from "../tests/support/clerk_api_stand_in.ts";
+import { startCluster } from "../tests/support/pg_cluster.ts";
+import type { ServicesReady, ServicesStart } from "./backfill_bench_services.ts";
+
+const JWT_SECRET = "backfill-bench-jwt-secret-with-at-least-32-characters";
+const SECRET_KEY = "sb_secret_backfill_bench";
+const CHUNK = 500;
+
+type FloorRow = Omit<Profile, "public_metadata"> & { public_metadata: postgres.JSONValue };
+
+/** Rates measured by one run. */
+export interface BackfillBenchResult {
+  users: number;
+  /** The floor, best of a run before and a run after the backfill (users/s). */
+  floorRate: number;
+  floorRuns: number[];
+  backfillRate: number;
+  backfillSeconds: number;
+  /** backfillRate / floorRate; the target is >= 0.5. */
+  ratio: number;
+}
+
+/** Runs the benchmark on a fresh cluster, which it removes afterwards. */
+export async function runBackfillBench(count: number): Promise<BackfillBenchResult> {
+  const cluster = await startCluster();
+  const worker = new Worker(new URL("./backfill_bench_services.ts", import.meta.url), {
+    type: "module",
+  });
+  const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  const dir = await Deno.makeTempDir({ prefix: "backfill-bench-" });
+  try {
+    const start: ServicesStart = {
+      users: count,
+      databaseUrl: cluster.urlFor("authenticator"),
+      jwtSecret: JWT_SECRET,
+      secretKey: SECRET_KEY,
+    };
+    const services = await ask<ServicesReady>(worker, start);
+    const rows: FloorRow[] = [];
+    for (let i = 1; i <= count; i++) {
+      const profile = toProfile(fakeClerkUser(i));
+      // Metadata as a JSON value (what postgres.js binds to the jsonb column).
+      rows.push({
+        ...profile,
+        public_metadata: JSON.parse(JSON.stringify(profile.public_metadata)),
+      });
+    }
+
+    const floorRuns = [await floor(sql, rows)];
+    await sql`truncate public.profiles`;
+
+    const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+    const users = createClerkClient({
+      secretKey: services.clerkSecretKey,
+      apiUrl: services.clerkUrl,
+    }).users;
+    const started = performance.now();
+    const result = await runBackfill(
+      createClerkSource(users),
+      createSupabaseBackfillStore(supabase),
+      { statePath: `${dir}/state.json`, resume: false, target: "bench" },
+    );
+    const backfillSeconds = (performance.now() - started) / 1000;
+    if (result.counts.applied !== count) {
+      throw new Error(`backfill applied ${result.counts.applied} of ${count} users`);
+    }
+    const [{ n }] = await sql`select count(*)::int as n from public.profiles`;
+    if (n !== count) throw new Error(`profiles holds ${n} rows, expected ${count}`);
+
+    await sql`truncate public.profiles`;
+    floorRuns.push(await floor(sql, rows));
+    const floorRate = Math.max(...floorRuns);
+    const backfillRate = count / backfillSeconds;
+    return {
+      users: count,
+      floorRate,
+      floorRuns,
+      backfillRate,
+      backfillSeconds,
+      ratio: backfillRate / floorRate,
+    };
+  } finally {
+    await ask(worker, "close").catch(() => {});
+    worker.terminate();
+    await sql.end();
+    await Deno.remove(dir, { recursive: true });
+    await cluster.destroy();
+  }
+}
+
+// Posts a message to the worker and waits for its answer.
+function ask<T>(worker: Worker, message: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event: MessageEvent<T>) => resolve(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(`services worker: ${event.message}`));
+    };
+    worker.postMessage(message);
+  });
+}
+
+// The same rows, the same guard (only newer data wins), one INSERT ... ON CONFLICT per 500 rows.
+async function floor(sql: postgres.Sql, rows: FloorRow[]): Promise<number> {
+  const started = performance.now();
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    await sql`
+      insert into public.profiles ${sql(chunk)}
+      on conflict (user_id) do update set
+        email = excluded.email,
+        phone = excluded.phone,
+        first_name = excluded.first_name,
+        last_name = excluded.last_name,
+        username = excluded.username,
+        image_url = excluded.image_url,
+        public_metadata = excluded.public_metadata,
+        clerk_created_at = excluded.clerk_created_at,
+        clerk_updated_at = excluded.clerk_updated_at,
+        updated_at = now()
+      where profiles.clerk_updated_at < excluded.clerk_updated_at`;
+  }
+  const rate = rows.length / ((performance.now() - started) / 1000);
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.profiles where jsonb_typeof(public_metadata) = 'object'`;
+  if (n !== rows.length) throw new Error(`the floor wrote ${n} of ${rows.length} rows`);
+  return rate;
+}
+
+if (import.meta.main) {
+  const count = Number(Deno.args[0] ?? "100000");
+  const r = await runBackfillBench(count);
+  const rate = (n: number) => `${Math.round(n).toLocaleString("en-US")} users/s`;
+  console.log(`users:    ${r.users.toLocaleString("en-US")}`);
+  console.log(
+    `floor:    ${rate(r.floorRate)}  (postgres.js, one upsert per 500 rows; runs: ${
+      r.floorRuns.map(rate).join(", ")
+    })`,
+  );
+  console.log(
+    `backfill: ${rate(r.backfillRate)}  (${r.backfillSeconds.toFixed(1)} s; Clerk stand-in -> ` +
+      "@clerk/backend -> toProfile -> supabase-js -> PostgREST stand-in -> sync_clerk_users)",
+  );
+  console.log(
+    `ratio:    ${r.ratio.toFixed(2)} of the floor (target >= 0.50): ${
+      r.ratio >= 0.5 ? "met" : "NOT met"
+    }`,
+  );
+}

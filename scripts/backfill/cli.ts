@@ -1,0 +1,91 @@
+/** The command behind `npm run backfill` and `npm run reconcile`, with its I/O injected. */
+import { createClerkClient } from "@clerk/backend";
+import { createClient } from "@supabase/supabase-js";
+import { createClerkSource, describeClerkError } from "./clerk_source.ts";
+import { parseArgs, readEnv, USAGE, UsageError } from "./config.ts";
+import { text } from "./pages.ts";
+import { createProgress, formatDuration, type ProgressOutput } from "./progress.ts";
+import { driftCount, runReconcile } from "./reconcile.ts";
+import { formatBackfillSummary, formatReconcileReport } from "./report.ts";
+import type { RetryPolicy } from "./retry.ts";
+import { runBackfill } from "./run_backfill.ts";
+import { createSupabaseBackfillStore } from "./store.ts";
+
+/** Exit codes. */
+export const EXIT = { ok: 0, drift: 1, error: 2, interrupted: 130 } as const;
+
+/** What the command reads and writes. */
+export interface CliIo {
+  argv: string[];
+  env: { get(name: string): string | undefined };
+  /** Summary and report. */
+  stdout: (text: string) => void;
+  /** Progress, notes and errors. */
+  stderr: ProgressOutput;
+  /** Aborted on Ctrl-C: the run stops after the page being written. */
+  signal?: AbortSignal;
+  /** Retry timing (tests shorten the backoff). */
+  retry?: RetryPolicy;
+  /** Users per Clerk page (default 500). */
+  pageSize?: number;
+}
+
+/** Runs the command; resolves to its exit code. */
+export async function runCli(io: CliIo): Promise<number> {
+  const note = (line: string) => io.stderr.write(`${line}\n`);
+  try {
+    const args = parseArgs(io.argv);
+    if (args.help) {
+      io.stdout(USAGE);
+      return EXIT.ok;
+    }
+    const env = readEnv(io.env);
+    const clerk = createClerkClient({ secretKey: env.clerkSecretKey, apiUrl: env.clerkApiUrl });
+    const retry: RetryPolicy = {
+      ...io.retry,
+      signal: io.signal,
+      onRetry: ({ delayMs, reason }) =>
+        note(`${reason}; retrying in ${formatDuration(delayMs / 1000)}`),
+    };
+    const source = createClerkSource(clerk.users, { pageSize: io.pageSize, retry });
+    const supabase = createClient(env.supabaseUrl, env.serviceKey, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+    const store = createSupabaseBackfillStore(supabase, { retry });
+    const target = `${env.clerkApiUrl ?? "https://api.clerk.com"} -> ${env.supabaseUrl}`;
+
+    if (args.mode === "backfill") {
+      const result = await runBackfill(source, store, {
+        statePath: args.statePath,
+        resume: args.resume,
+        target,
+        progress: (startDone) => createProgress(io.stderr, { label: "backfill", startDone }),
+        log: note,
+        signal: io.signal,
+      });
+      io.stdout(formatBackfillSummary(result, args.statePath));
+      if (result.interrupted) return EXIT.interrupted;
+      return result.counts.failed > 0 ? EXIT.error : EXIT.ok;
+    }
+
+    const report = await runReconcile(source, store, {
+      apply: args.mode === "apply",
+      maxOrphans: args.maxOrphans,
+      progress: createProgress(io.stderr, { label: "reconcile" }),
+      log: note,
+      signal: io.signal,
+    });
+    io.stdout(formatReconcileReport(report));
+    if (report.interrupted) return EXIT.interrupted;
+    if (report.failures.length > 0 || report.refused) return EXIT.error;
+    return driftCount(report) > 0 ? EXIT.drift : EXIT.ok;
+  } catch (error) {
+    if (io.signal?.aborted) {
+      note(`backfill: interrupted (${text(error)})`);
+      return EXIT.interrupted;
+    }
+    if (error instanceof UsageError) note(`backfill: ${error.message} (--help shows the usage)`);
+    else note(`backfill: ${describeClerkError(error) ?? text(error)}`);
+    return EXIT.error;
+  }
+}

@@ -1,0 +1,154 @@
+/** Command line and environment of scripts/backfill.ts. */
+
+/** What the run does. */
+export type Mode = "backfill" | "dry-run" | "apply";
+
+/** Parsed command line. */
+export interface Args {
+  mode: Mode;
+  resume: boolean;
+  statePath: string;
+  maxOrphans: number;
+  help: boolean;
+}
+
+/** Connection settings from the environment. */
+export interface BackfillEnv {
+  clerkSecretKey: string;
+  /** Clerk's Backend API URL; undefined means Clerk's default (https://api.clerk.com). */
+  clerkApiUrl: string | undefined;
+  supabaseUrl: string;
+  serviceKey: string;
+}
+
+/** A bad flag or variable: the run stops with exit code 2 and this message. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The help text. */
+export const USAGE = `Usage:
+  npm run backfill [-- --resume]        copy every Clerk user into public.profiles
+  npm run reconcile [-- --apply]        report drift between Clerk and profiles (--apply repairs)
+
+Options:
+  --dry-run            compare only and print the drift (what npm run reconcile runs)
+  --apply              compare and repair: write missing/outdated users, tombstone orphans
+  --resume             continue an interrupted backfill from its state file
+  --state <file>       state file of the backfill (default .backfill-state.json)
+  --max-orphans <n>    with --apply, refuse to tombstone more orphans than n (default 100)
+  -h, --help           show this help
+
+Environment:
+  CLERK_SECRET_KEY     Clerk secret key (sk_live_... / sk_test_...)
+  CLERK_API_URL        Backend API URL (default https://api.clerk.com)
+  SUPABASE_URL         project URL (or the one npm run dev prints)
+  SUPABASE_SECRET_KEYS {"default":"sb_secret_..."}, or SUPABASE_SERVICE_ROLE_KEY (legacy JWT)
+
+Exit codes: 0 done / in sync, 1 drift found (reconcile), 2 error, 130 interrupted.`;
+
+/** Parses the flags; --apply wins over --dry-run, so that `npm run reconcile -- --apply` works. */
+export function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    mode: "backfill",
+    resume: false,
+    statePath: ".backfill-state.json",
+    maxOrphans: 100,
+    help: false,
+  };
+  let dryRun = false;
+  let apply = false;
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].startsWith("--") && argv[i].includes("=")
+      ? [argv[i].slice(0, argv[i].indexOf("=")), argv[i].slice(argv[i].indexOf("=") + 1)]
+      : [argv[i], undefined];
+    const value = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === "") throw new UsageError(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case "--dry-run":
+        dryRun = true;
+        break;
+      case "--apply":
+        apply = true;
+        break;
+      case "--resume":
+        args.resume = true;
+        break;
+      case "--state":
+        args.statePath = value();
+        break;
+      case "--max-orphans": {
+        const n = Number(value());
+        if (!Number.isInteger(n) || n < 0) throw new UsageError("--max-orphans must be >= 0");
+        args.maxOrphans = n;
+        break;
+      }
+      case "-h":
+      case "--help":
+        args.help = true;
+        break;
+      default:
+        throw new UsageError(`unknown option ${argv[i]}`);
+    }
+  }
+  args.mode = apply ? "apply" : dryRun ? "dry-run" : "backfill";
+  if (args.resume && args.mode !== "backfill") {
+    throw new UsageError(
+      "--resume applies to the backfill; a reconcile always compares everything",
+    );
+  }
+  return args;
+}
+
+/** Reads the environment; throws {@linkcode UsageError} naming the missing or bad variable. */
+export function readEnv(env: { get(name: string): string | undefined }): BackfillEnv {
+  const clerkSecretKey = env.get("CLERK_SECRET_KEY")?.trim();
+  if (!clerkSecretKey) throw new UsageError("CLERK_SECRET_KEY is not set");
+  const clerkApiUrl = env.get("CLERK_API_URL")?.trim() || undefined;
+  if (clerkApiUrl !== undefined) httpUrl("CLERK_API_URL", clerkApiUrl);
+  const supabaseUrl = env.get("SUPABASE_URL")?.trim();
+  if (!supabaseUrl) throw new UsageError("SUPABASE_URL is not set");
+  httpUrl("SUPABASE_URL", supabaseUrl);
+  return { clerkSecretKey, clerkApiUrl, supabaseUrl, serviceKey: serviceKey(env) };
+}
+
+// Same precedence as the function's config: SUPABASE_SECRET_KEYS first, then the legacy JWT.
+function serviceKey(env: { get(name: string): string | undefined }): string {
+  const json = env.get("SUPABASE_SECRET_KEYS")?.trim();
+  if (json) {
+    let keys: unknown;
+    try {
+      keys = JSON.parse(json);
+    } catch {
+      throw new UsageError("SUPABASE_SECRET_KEYS is not a JSON object");
+    }
+    const record = typeof keys === "object" && keys !== null && !Array.isArray(keys)
+      ? Object.entries(keys)
+      : [];
+    const key = record.find(([name]) => name === "default")?.[1] ?? record[0]?.[1];
+    if (typeof key !== "string" || key === "") {
+      throw new UsageError(
+        'SUPABASE_SECRET_KEYS has no key (expected {"default":"sb_secret_..."})',
+      );
+    }
+    return key;
+  }
+  const key = env.get("SUPABASE_SERVICE_ROLE_KEY")?.trim();
+  if (!key) throw new UsageError("SUPABASE_SERVICE_ROLE_KEY is not set (nor SUPABASE_SECRET_KEYS)");
+  return key;
+}
+
+function httpUrl(name: string, value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`${name} is not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`${name} is not an http(s) URL`);
+  }
+}

@@ -1,0 +1,758 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { createClerkClient } from "@clerk/backend";
+import { createClient } from "@supabase/supabase-js";
+import { toProfile } from "../supabase/functions/clerk-webhook/clerk_user.ts";
+import { EXIT, runCli } from "../scripts/backfill/cli.ts";
+import { classifyClerkError, createClerkSource } from "../scripts/backfill/clerk_source.ts";
+import { parseArgs, readEnv, UsageError } from "../scripts/backfill/config.ts";
+import { createProgress } from "../scripts/backfill/progress.ts";
+import { runBackfill } from "../scripts/backfill/run_backfill.ts";
+import { loadState } from "../scripts/backfill/state.ts";
+import { type BackfillStore, createSupabaseBackfillStore } from "../scripts/backfill/store.ts";
+import {
+  type ClerkApiStandIn,
+  type ClerkUserObject,
+  fakeClerkUser,
+  startClerkApiStandIn,
+} from "./support/clerk_api_stand_in.ts";
+import { roleJwt } from "./support/jwt.ts";
+import { type PgCluster, startCluster } from "./support/pg_cluster.ts";
+import { createPostgrestStandIn, type PostgrestStandIn } from "./support/postgrest_stand_in.ts";
+
+const JWT_SECRET = "backfill-test-jwt-secret-with-at-least-32-characters";
+const SECRET_KEY = "sb_secret_backfill_test_key";
+const RUN = crypto.randomUUID().slice(0, 8);
+const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
+let serial = 0;
+
+function databaseUrl(): string {
+  const url = Deno.env.get("DATABASE_URL");
+  if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");
+  return url;
+}
+
+function roleUrl(url: string, role: string): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  return parsed.toString();
+}
+
+/** A prefix that keeps this test's users apart from every other test's. */
+function prefix(): string {
+  serial += 1;
+  return `bf${RUN}_${serial}_`;
+}
+
+function users(count: number, idPrefix: string): ClerkUserObject[] {
+  return Array.from({ length: count }, (_, i) => fakeClerkUser(i + 1, { prefix: idPrefix }));
+}
+
+interface Harness {
+  clerk: ClerkApiStandIn;
+  rest: PostgrestStandIn;
+  /** Superuser connection, to plant and inspect rows. */
+  sql: postgres.Sql;
+  store: BackfillStore;
+  /** The supabase-js URL of the PostgREST stand-in, served over HTTP. */
+  supabaseUrl: string;
+  statePath: string;
+}
+
+/** Clerk stand-in, PostgREST stand-in (over HTTP too) and the real clients wired to them. */
+async function withHarness(
+  options: { databaseUrl?: string; users?: ClerkUserObject[] },
+  fn: (h: Harness) => Promise<void>,
+): Promise<void> {
+  const dbUrl = options.databaseUrl ?? databaseUrl();
+  const clerk = startClerkApiStandIn({ users: options.users });
+  const rest = createPostgrestStandIn({
+    databaseUrl: roleUrl(dbUrl, "authenticator"),
+    jwtSecret: JWT_SECRET,
+    secretKeys: [SECRET_KEY],
+  });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, rest.handler);
+  const sql = postgres(dbUrl, { max: 3, onnotice: () => {} });
+  const supabase = createClient("http://stand-in.local", SECRET_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    global: { fetch: (input, init) => rest.handler(new Request(input, init)) },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "backfill-test-" });
+  try {
+    await fn({
+      clerk,
+      rest,
+      sql,
+      store: createSupabaseBackfillStore(supabase, { retry: FAST_RETRY }),
+      supabaseUrl: `http://127.0.0.1:${server.addr.port}`,
+      statePath: `${dir}/.backfill-state.json`,
+    });
+  } finally {
+    await server.shutdown();
+    await clerk.close();
+    await rest.close();
+    await sql.end();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function sourceFor(clerk: ClerkApiStandIn, retry = {}) {
+  const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
+  return createClerkSource(client.users, { retry: { ...FAST_RETRY, ...retry } });
+}
+
+function recorder(isTerminal = false) {
+  const chunks: string[] = [];
+  return {
+    isTerminal,
+    write: (text: string) => void chunks.push(text),
+    text: () => chunks.join(""),
+  };
+}
+
+async function profileCount(sql: postgres.Sql, idPrefix: string): Promise<number> {
+  const [{ n }] = await sql`
+    select count(*)::int as n from public.profiles where user_id like ${`user_${idPrefix}%`}`;
+  return n;
+}
+
+/** Applies a webhook event the way the function does, through public.sync_clerk_user. */
+async function webhook(
+  sql: postgres.Sql,
+  type: "user.updated" | "user.deleted",
+  user: ClerkUserObject,
+  occurredAt: number,
+): Promise<string> {
+  const profile = type === "user.deleted" ? null : toProfile(user);
+  const [{ outcome }] = await sql`
+    select public.sync_clerk_user(${`msg_${crypto.randomUUID()}`}, ${type}, ${user.id},
+      ${new Date(occurredAt).toISOString()}::timestamptz, ${
+    profile ? JSON.stringify(profile) : null
+  }::text::jsonb)
+      as outcome`;
+  return outcome;
+}
+
+function listRequests(clerk: ClerkApiStandIn) {
+  return clerk.requests.filter((r) => r.path === "/v1/users");
+}
+
+Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's mapping", async () => {
+  const p = prefix();
+  const all = users(2345, p);
+  await withHarness({ users: all }, async (h) => {
+    const out = recorder();
+    const result = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+      progress: (startDone) => createProgress(out, { label: "backfill", startDone }),
+    });
+
+    assert.deepEqual(result.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.equal(result.interrupted, false);
+    assert.equal(await profileCount(h.sql, p), 2345);
+    const pages = listRequests(h.clerk);
+    assert.deepEqual(
+      pages.map((r) => new URLSearchParams(r.query).get("offset") ?? "0"),
+      ["0", "475", "950", "1425", "1900"],
+    );
+    for (const r of pages) {
+      const params = new URLSearchParams(r.query);
+      assert.equal(params.get("limit"), "500");
+      assert.equal(params.get("order_by"), "+created_at");
+    }
+    const [row] = await h.sql`
+      select user_id, email, phone, first_name, last_name, username, image_url, public_metadata,
+        clerk_created_at, clerk_updated_at
+      from public.profiles where user_id = ${all[1234].id}`;
+    assert.deepEqual(
+      {
+        ...row,
+        clerk_created_at: row.clerk_created_at.toISOString(),
+        clerk_updated_at: row.clerk_updated_at.toISOString(),
+      },
+      toProfile(all[1234]),
+    );
+    assert.match(out.text(), /^backfill: 2,345\/2,345 100%, [\d,]+ users\/s {2}ETA 0:00\n$/m);
+    assert.equal(await loadState(h.statePath), null, "the state file is removed at the end");
+
+    const again = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+    assert.deepEqual(again.counts, { applied: 0, stale: 0, unchanged: 2345, failed: 0 });
+  });
+});
+
+Deno.test("runBackfill() waits out a 429 with Retry-After and backs off after a 500", async () => {
+  const p = prefix();
+  await withHarness({ users: users(2345, p) }, async (h) => {
+    h.clerk.injectFault({ status: 429, retryAfterSeconds: 1, after: 2 });
+    h.clerk.injectFault({ status: 500, after: 1 });
+    const notes: { delayMs: number; reason: string }[] = [];
+    const started = performance.now();
+    const result = await runBackfill(
+      sourceFor(h.clerk, { onRetry: (n: { delayMs: number; reason: string }) => notes.push(n) }),
+      h.store,
+      { statePath: h.statePath, resume: false, target: "test" },
+    );
+    const seconds = (performance.now() - started) / 1000;
+
+    assert.deepEqual(result.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.equal(await profileCount(h.sql, p), 2345);
+    assert.deepEqual(listRequests(h.clerk).map((r) => r.status), [
+      200,
+      200,
+      429,
+      200,
+      500,
+      200,
+      200,
+    ]);
+    assert.deepEqual(notes.map((n) => n.reason), [
+      "Clerk answered 429 Too Many Requests",
+      "Clerk answered 500",
+    ]);
+    assert.equal(notes[0].delayMs, 1000, "Retry-After is honoured");
+    assert.ok(seconds >= 1, `waited ${seconds} s`);
+  });
+});
+
+Deno.test("runBackfill() reads the next page while it writes the current one", async () => {
+  const p = prefix();
+  await withHarness({ users: users(1500, p) }, async (h) => {
+    const events: string[] = [];
+    h.clerk.onList = (offset) => void events.push(`read ${offset}`);
+    const store: BackfillStore = {
+      ...h.store,
+      async syncUsers(profiles) {
+        const page = profiles[0].user_id.slice(-7);
+        events.push(`write ${page}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const outcomes = await h.store.syncUsers(profiles);
+        events.push(`written ${page}`);
+        return outcomes;
+      },
+    };
+    await runBackfill(sourceFor(h.clerk), store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+      concurrency: 1,
+    });
+    assert.deepEqual(events, [
+      "read 0",
+      "write 0000001",
+      "read 475",
+      "written 0000001",
+      "write 0000501",
+      "read 950",
+      "written 0000501",
+      "write 0000976",
+      "read 1425",
+      "written 0000976",
+      "write 0001451",
+      "written 0001451",
+    ]);
+  });
+});
+
+Deno.test("runBackfill() stops on interrupt and --resume continues where it stopped", async () => {
+  const p = prefix();
+  await withHarness({ users: users(2345, p) }, async (h) => {
+    const controller = new AbortController();
+    // Ctrl-C while page 2 is being written (page 3 is being read ahead).
+    h.clerk.onList = (offset) => {
+      if (offset === 950) controller.abort(new Error("interrupted"));
+    };
+    const first = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+      signal: controller.signal,
+    });
+    assert.equal(first.interrupted, true);
+    assert.equal(first.counts.applied, 975);
+    assert.equal(await profileCount(h.sql, p), 975);
+    const state = await loadState(h.statePath);
+    assert.equal(state?.done, 975);
+    assert.equal(state?.cursor.offset, 975);
+
+    h.clerk.onList = null;
+    const before = listRequests(h.clerk).length;
+    const second = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: true,
+      target: "test",
+    });
+    const offsets = listRequests(h.clerk).slice(before).map((r) =>
+      new URLSearchParams(r.query).get("offset")
+    );
+    assert.deepEqual(offsets, ["950", "1425", "1900"], "no page is read again");
+    assert.equal(second.startDone, 975);
+    assert.deepEqual(second.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.equal(await profileCount(h.sql, p), 2345);
+    assert.equal(await loadState(h.statePath), null);
+  });
+});
+
+Deno.test("runBackfill() skips nobody when users are deleted between two pages", async () => {
+  const p = prefix();
+  const all = users(1500, p);
+  await withHarness({ users: all }, async (h) => {
+    // 60 users of page 1 are deleted in Clerk once it was read: every later user moves 60 places
+    // to the left, more than the 25 a page re-reads.
+    h.clerk.onList = (offset) => {
+      if (offset !== 475) return;
+      for (const user of all.slice(100, 160)) h.clerk.remove(user.id);
+    };
+    const result = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+    assert.deepEqual(result.counts, { applied: 1500, stale: 0, unchanged: 0, failed: 0 });
+    assert.equal(await profileCount(h.sql, p), 1500);
+    const offsets = listRequests(h.clerk).map((r) => new URLSearchParams(r.query).get("offset"));
+    assert.deepEqual(offsets, [null, "475", "950", "475", "950"], "a step back");
+  });
+});
+
+Deno.test("runBackfill() keeps its place after a crash, and refuses another run's state", async () => {
+  const p = prefix();
+  await withHarness({ users: users(1200, p) }, async (h) => {
+    // Clerk fails for good on the third page: the run stops with the error.
+    for (let i = 0; i < 3; i++) h.clerk.injectFault({ status: 503, after: i === 0 ? 2 : 0 });
+    await assert.rejects(
+      runBackfill(sourceFor(h.clerk, { maxAttempts: 3 }), h.store, {
+        statePath: h.statePath,
+        resume: false,
+        target: "test",
+      }),
+      /Service Unavailable|Oops/,
+    );
+    assert.equal((await loadState(h.statePath))?.done, 975);
+    await assert.rejects(
+      runBackfill(sourceFor(h.clerk), h.store, {
+        statePath: h.statePath,
+        resume: true,
+        target: "another project",
+      }),
+      /belongs to another run/,
+    );
+    const resumed = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: true,
+      target: "test",
+    });
+    assert.deepEqual(resumed.counts, { applied: 1200, stale: 0, unchanged: 0, failed: 0 });
+  });
+});
+
+Deno.test("runBackfill() leaves newer webhook data and deleted users alone", async () => {
+  const p = prefix();
+  const all = users(1200, p);
+  const raced = all[700];
+  const deletedDuring = all[800];
+  const deletedBefore = all[100];
+  await withHarness({ users: all }, async (h) => {
+    // Deleted in Clerk before the run, but Clerk's list still shows the user (eventual
+    // consistency): the tombstone wins.
+    assert.equal(await webhook(h.sql, "user.deleted", deletedBefore, Date.now()), "deleted");
+    // While page 2 (offset 500) is on its way, the webhook delivers a newer version of one of its
+    // users and a deletion of another.
+    const newer = fakeClerkUser(701, {
+      prefix: p,
+      updatedAt: raced.updated_at + 60_000,
+      fields: { first_name: "Renamed" },
+    });
+    h.clerk.onList = async (offset) => {
+      if (offset !== 475) return;
+      h.clerk.onList = null;
+      assert.equal(await webhook(h.sql, "user.updated", newer, newer.updated_at), "applied");
+      assert.equal(await webhook(h.sql, "user.deleted", deletedDuring, Date.now()), "deleted");
+      h.clerk.put(newer);
+      h.clerk.remove(deletedDuring.id);
+    };
+    const result = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+
+    assert.deepEqual(result.counts, { applied: 1197, stale: 3, unchanged: 0, failed: 0 });
+    const [row] = await h.sql`
+      select first_name, clerk_updated_at from public.profiles where user_id = ${raced.id}`;
+    assert.equal(row.first_name, "Renamed");
+    assert.equal(row.clerk_updated_at.getTime(), newer.updated_at);
+    const gone = await h.sql`
+      select user_id from public.profiles where user_id in ${
+      h.sql([deletedBefore.id, deletedDuring.id])
+    }`;
+    assert.equal(gone.length, 0, "deleted users stay deleted");
+
+    // Even a later run that still sees the deleted user in Clerk's list does not bring it back.
+    h.clerk.put(deletedDuring);
+    const again = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+    assert.deepEqual(again.counts, { applied: 0, stale: 2, unchanged: 1198, failed: 0 });
+    assert.equal(await profileCount(h.sql, p), 1198);
+  });
+});
+
+Deno.test("runBackfill() counts a user it cannot map as failed and writes the rest", async () => {
+  const p = prefix();
+  const all = users(10, p);
+  all[3] = fakeClerkUser(4, { prefix: p, fields: { updated_at: "yesterday" } });
+  await withHarness({ users: all }, async (h) => {
+    const result = await runBackfill(sourceFor(h.clerk), h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+    assert.deepEqual(result.counts, { applied: 9, stale: 0, unchanged: 0, failed: 1 });
+    assert.equal(result.failures[0].userId, all[3].id);
+    assert.match(result.failures[0].reason, /no valid updated_at/);
+  });
+});
+
+Deno.test("sync_clerk_users() waits for a webhook holding the user's lock, then defers to it", async () => {
+  const p = prefix();
+  const user = fakeClerkUser(1, { prefix: p });
+  const newer = fakeClerkUser(1, { prefix: p, updatedAt: user.updated_at + 5000 });
+  const sql = postgres(databaseUrl(), { max: 2, onnotice: () => {} });
+  try {
+    const batch = { done: false, result: Promise.resolve<Record<string, string[]>>({}) };
+    await sql.begin(async (tx) => {
+      const [{ outcome }] = await tx`
+        select public.sync_clerk_user(${`msg_${p}`}, 'user.updated', ${user.id},
+          ${new Date(newer.updated_at).toISOString()}::timestamptz,
+          ${JSON.stringify(toProfile(newer))}::text::jsonb) as outcome`;
+      assert.equal(outcome, "applied");
+      batch.result = sql`select public.sync_clerk_users(${
+        JSON.stringify([toProfile(user)])
+      }::text::jsonb) as r`
+        .then(([row]) => {
+          batch.done = true;
+          return row.r;
+        });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(batch.done, false, "the batch waits for the webhook's transaction");
+    });
+    assert.deepEqual(await batch.result, { applied: [], stale: [user.id], unchanged: [] });
+    const [row] =
+      await sql`select clerk_updated_at from public.profiles where user_id = ${user.id}`;
+    assert.equal(row.clerk_updated_at.getTime(), newer.updated_at);
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("the backfill functions are executable by service_role only", async () => {
+  const sql = postgres(databaseUrl(), { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql`
+      select p.proname, r.rolname, has_function_privilege(r.rolname, p.oid, 'execute') as can
+      from pg_proc p
+      cross join (values ('anon'), ('authenticated'), ('service_role')) as r(rolname)
+      where p.pronamespace = 'public'::regnamespace
+        and p.proname in ('sync_clerk_users', 'diff_clerk_users', 'list_profile_ids',
+          'tombstone_clerk_users')
+      order by 1, 2`;
+    assert.equal(rows.length, 12);
+    for (const row of rows) {
+      assert.equal(row.can, row.rolname === "service_role", `${row.rolname} on ${row.proname}`);
+    }
+    const definer = await sql`
+      select proname from pg_proc where pronamespace = 'public'::regnamespace
+        and proname in ('sync_clerk_users', 'diff_clerk_users', 'list_profile_ids',
+          'tombstone_clerk_users')
+        and prosecdef and proconfig = array['search_path=""']`;
+    assert.equal(definer.length, 4, "SECURITY DEFINER with an empty search_path");
+  } finally {
+    await sql.end();
+  }
+});
+
+Deno.test("sync_clerk_users() rejects malformed pages with SQLSTATE 22023", async () => {
+  const sql = postgres(databaseUrl(), { max: 1, onnotice: () => {} });
+  try {
+    const p = prefix();
+    const good = toProfile(fakeClerkUser(1, { prefix: p }));
+    const cases: [unknown, RegExp][] = [
+      [{ not: "an array" }, /must be a JSON array/],
+      [[42], /must be an array of objects/],
+      [[{ ...good, user_id: "" }], /needs a user_id and a clerk_updated_at/],
+      [[{ ...good, clerk_updated_at: null }], /needs a user_id and a clerk_updated_at/],
+      [[good, good], /listed twice/],
+      [
+        Array.from({ length: 1001 }, (_, i) => ({ ...good, user_id: `${good.user_id}_${i}` })),
+        /at most 1000 users per call/,
+      ],
+    ];
+    for (const [bad, message] of cases) {
+      await assert.rejects(
+        sql`select public.sync_clerk_users(${JSON.stringify(bad)}::text::jsonb)`,
+        (error: { code?: string; message?: string }) =>
+          error.code === "22023" && message.test(error.message ?? ""),
+      );
+    }
+    const [{ n }] = await sql`
+      select count(*)::int as n from public.profiles where user_id like ${`${good.user_id}%`}`;
+    assert.equal(n, 0, "nothing of a refused page is written");
+  } finally {
+    await sql.end();
+  }
+});
+
+// ---- reconcile: these compare the whole table, so each runs on its own cluster ----
+
+async function withCluster(fn: (cluster: PgCluster) => Promise<void>): Promise<void> {
+  const cluster = await startCluster();
+  try {
+    await fn(cluster);
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+/** Runs the command in-process against the harness; returns exit code, stdout and stderr. */
+async function cli(h: Harness, argv: string[], env: Record<string, string> = {}) {
+  const stdout: string[] = [];
+  const stderr = recorder();
+  const vars = new Map(Object.entries({
+    CLERK_SECRET_KEY: h.clerk.secretKey,
+    CLERK_API_URL: h.clerk.url,
+    SUPABASE_URL: h.supabaseUrl,
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
+    ...env,
+  }));
+  const code = await runCli({
+    argv: [...argv, "--state", h.statePath],
+    env: vars,
+    stdout: (text) => void stdout.push(text),
+    stderr,
+    retry: FAST_RETRY,
+  });
+  return { code, stdout: stdout.join("\n"), stderr: stderr.text() };
+}
+
+Deno.test("reconcile reports planted drift (exit 1), --apply repairs it, then exit 0", async () => {
+  await withCluster(async (cluster) => {
+    const all = users(1100, "");
+    await withHarness({ databaseUrl: cluster.url, users: all }, async (h) => {
+      assert.equal((await cli(h, [])).code, EXIT.ok, "the backfill");
+      const inSync = await cli(h, ["--dry-run"]);
+      assert.equal(inSync.code, EXIT.ok, inSync.stdout);
+      assert.match(inSync.stdout, /In sync\./);
+
+      // Plant drift: a row lost, a row left behind at an old version, a profile whose Clerk user
+      // is gone (deleted in Clerk while the webhook endpoint was down), and a stray row.
+      const [lost, outdated, goneInClerk] = [all[10], all[600], all[1050]];
+      await h.sql`delete from public.profiles where user_id = ${lost.id}`;
+      await h.sql`
+        update public.profiles set first_name = 'Old', clerk_updated_at = clerk_updated_at - interval '1 day'
+        where user_id = ${outdated.id}`;
+      h.clerk.remove(goneInClerk.id);
+      await h.sql`
+        insert into public.profiles (user_id, clerk_updated_at) values ('user_stray', now())`;
+      const before = await h.sql`select * from public.profiles order by user_id`;
+
+      const dry = await cli(h, ["--dry-run"]);
+      assert.equal(dry.code, EXIT.drift, dry.stdout);
+      assert.match(dry.stdout, new RegExp(`missing in Supabase +1  ${lost.id}\\n`));
+      assert.match(dry.stdout, new RegExp(`older than Clerk +1  ${outdated.id}\\n`));
+      assert.match(dry.stdout, new RegExp(`orphaned profiles +2  ${goneInClerk.id}, user_stray`));
+      assert.match(dry.stdout, /Drift: 4 users\. Run with --apply to repair\./);
+      assert.deepEqual(await h.sql`select * from public.profiles order by user_id`, before);
+
+      const applied = await cli(h, ["--dry-run", "--apply"]);
+      assert.equal(applied.code, EXIT.drift, applied.stdout);
+      assert.match(applied.stdout, /Repaired: 2 written, 2 orphans tombstoned/);
+      const after = await cli(h, ["--dry-run"]);
+      assert.equal(after.code, EXIT.ok, after.stdout);
+
+      const [row] = await h.sql`
+        select first_name from public.profiles where user_id = ${outdated.id}`;
+      assert.equal(row.first_name, outdated.first_name);
+      const tombstones = await h.sql`
+        select user_id from clerk_sync.deleted_users order by user_id`;
+      assert.deepEqual(tombstones.map((t) => t.user_id), [goneInClerk.id, "user_stray"]);
+      // The orphan's tombstone is the webhook's: the user cannot come back.
+      h.clerk.put(goneInClerk);
+      const rerun = await cli(h, []);
+      assert.equal(rerun.code, EXIT.ok);
+      assert.match(rerun.stdout, /stale +1/);
+    });
+  });
+});
+
+Deno.test("reconcile --apply refuses to tombstone more orphans than --max-orphans (exit 2)", async () => {
+  await withCluster(async (cluster) => {
+    await withHarness({ databaseUrl: cluster.url, users: users(30, "") }, async (h) => {
+      assert.equal((await cli(h, [])).code, EXIT.ok);
+      for (let i = 1; i <= 20; i++) h.clerk.remove(fakeClerkUser(i).id);
+      const refused = await cli(h, ["--apply", "--max-orphans", "5"]);
+      assert.equal(refused.code, EXIT.error, refused.stdout);
+      assert.match(refused.stdout, /Orphans left alone: 20 profiles have no Clerk user/);
+      const [{ n }] = await h.sql`select count(*)::int as n from clerk_sync.deleted_users`;
+      assert.equal(n, 0);
+    });
+  });
+});
+
+Deno.test("the backfill command exits 2 on a refused Clerk key and on missing settings", async () => {
+  await withHarness({ users: users(3, prefix()) }, async (h) => {
+    const refused = await cli(h, [], { CLERK_SECRET_KEY: "sk_test_wrong" });
+    assert.equal(refused.code, EXIT.error);
+    assert.match(
+      refused.stderr,
+      /backfill: Clerk answered 401: Invalid authentication \(authentication_invalid\)/,
+    );
+    const legacy = await cli(h, ["--dry-run"], {
+      SUPABASE_SECRET_KEYS: "",
+      SUPABASE_SERVICE_ROLE_KEY: "not-a-jwt",
+    });
+    assert.equal(legacy.code, EXIT.error);
+    assert.match(legacy.stderr, /HTTP 401 PGRST301/);
+    const missing = await cli(h, [], { CLERK_SECRET_KEY: "" });
+    assert.equal(missing.code, EXIT.error);
+    assert.match(missing.stderr, /CLERK_SECRET_KEY is not set/);
+  });
+});
+
+Deno.test("scripts/backfill.ts stops on SIGINT (exit 130) and --resume finishes the job", async () => {
+  const p = prefix();
+  await withHarness({ users: users(2345, p) }, async (h) => {
+    const env = {
+      CLERK_SECRET_KEY: h.clerk.secretKey,
+      CLERK_API_URL: h.clerk.url,
+      SUPABASE_URL: h.supabaseUrl,
+      SUPABASE_SERVICE_ROLE_KEY: await roleJwt("service_role", JWT_SECRET),
+      SUPABASE_SECRET_KEYS: "",
+      NO_COLOR: "1",
+    };
+    const script = new URL("../scripts/backfill.ts", import.meta.url).pathname;
+    const spawn = (args: string[]) =>
+      new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--frozen", script, ...args, "--state", h.statePath],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+
+    const child = spawn([]);
+    h.clerk.onList = async (offset) => {
+      if (offset !== 950) return;
+      child.kill("SIGINT");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    };
+    const first = await child.output();
+    const firstOut = new TextDecoder().decode(first.stdout);
+    assert.equal(first.code, 130, firstOut + new TextDecoder().decode(first.stderr));
+    assert.match(firstOut, /Backfill interrupted: 975 of 2,345/);
+    assert.match(firstOut, /run again with --resume/);
+
+    h.clerk.onList = null;
+    const second = await spawn(["--resume"]).output();
+    const secondOut = new TextDecoder().decode(second.stdout);
+    const secondErr = new TextDecoder().decode(second.stderr);
+    assert.equal(second.code, 0, secondOut + secondErr);
+    assert.match(secondErr, /Resuming after user 975 of 2345/);
+    assert.match(secondOut, /Backfill finished: 2,345 of 2,345 Clerk users, 1,370 in this run/);
+    assert.match(secondOut, /applied +2,345/);
+    assert.equal(await profileCount(h.sql, p), 2345);
+  });
+});
+
+// ---- units ----
+
+Deno.test("classifyClerkError() retries 429 after Retry-After, 5xx and network failures", () => {
+  assert.deepEqual(classifyClerkError({ status: 429, retryAfter: 3 }), {
+    kind: "rate_limited",
+    delayMs: 3000,
+    reason: "Clerk answered 429 Too Many Requests",
+  });
+  assert.equal(classifyClerkError({ status: 429 }).kind, "rate_limited");
+  assert.equal(classifyClerkError({ status: 502 }).kind, "transient");
+  assert.equal(
+    classifyClerkError({ errors: [{ code: "unexpected_error" }] }).kind,
+    "transient",
+  );
+  assert.equal(classifyClerkError({ status: 401 }).kind, "fatal");
+  assert.equal(classifyClerkError(new TypeError("bug")).kind, "fatal");
+});
+
+Deno.test("parseArgs() reads the modes; --apply wins over the reconcile script's --dry-run", () => {
+  assert.equal(parseArgs([]).mode, "backfill");
+  assert.equal(parseArgs(["--dry-run"]).mode, "dry-run");
+  assert.equal(parseArgs(["--dry-run", "--apply"]).mode, "apply");
+  assert.equal(parseArgs(["--resume", "--state=x.json"]).statePath, "x.json");
+  assert.equal(parseArgs(["--max-orphans", "7", "--apply"]).maxOrphans, 7);
+  assert.throws(() => parseArgs(["--dry-run", "--resume"]), UsageError);
+  assert.throws(() => parseArgs(["--bogus"]), /unknown option --bogus/);
+});
+
+Deno.test("readEnv() prefers SUPABASE_SECRET_KEYS and names what is missing", () => {
+  const env = (vars: Record<string, string>) => new Map(Object.entries(vars));
+  const base = { CLERK_SECRET_KEY: "sk_test_x", SUPABASE_URL: "http://127.0.0.1:54321" };
+  assert.deepEqual(
+    readEnv(env({
+      ...base,
+      SUPABASE_SECRET_KEYS: '{"default":"sb_secret_a"}',
+      SUPABASE_SERVICE_ROLE_KEY: "jwt",
+    })),
+    {
+      clerkSecretKey: "sk_test_x",
+      clerkApiUrl: undefined,
+      supabaseUrl: "http://127.0.0.1:54321",
+      serviceKey: "sb_secret_a",
+    },
+  );
+  assert.equal(
+    readEnv(env({ ...base, SUPABASE_SERVICE_ROLE_KEY: "jwt", CLERK_API_URL: "http://x" }))
+      .clerkApiUrl,
+    "http://x",
+  );
+  assert.throws(() => readEnv(env(base)), /SUPABASE_SERVICE_ROLE_KEY is not set/);
+  assert.throws(
+    () => readEnv(env({ ...base, SUPABASE_SERVICE_ROLE_KEY: "k", CLERK_API_URL: "ftp://x" })),
+    /CLERK_API_URL is not an http\(s\) URL/,
+  );
+  assert.throws(() => readEnv(env({ SUPABASE_URL: "http://x" })), /CLERK_SECRET_KEY is not set/);
+});
+
+Deno.test("createProgress() redraws a bar on a terminal and prints plain lines otherwise", () => {
+  let clock = 0;
+  const tty = recorder(true);
+  const bar = createProgress(tty, { label: "backfill", now: () => clock });
+  clock = 2000;
+  bar.update(1000, 4000);
+  bar.finish();
+  assert.equal(
+    tty.text(),
+    "\rbackfill ███████░░░░░░░░░░░░░░░░░░░░░ 1,000/4,000  25%  500 users/s  ETA 0:06\x1b[K" +
+      "\rbackfill ███████░░░░░░░░░░░░░░░░░░░░░ 1,000/4,000  25%  500 users/s  ETA 0:06\x1b[K\n",
+  );
+  clock = 0;
+  const log = recorder(false);
+  const lines = createProgress(log, { label: "backfill", now: () => clock });
+  clock = 1000;
+  lines.update(500, 4000);
+  clock = 2000;
+  lines.update(1000, 4000);
+  clock = 6000;
+  lines.update(3000, 4000);
+  lines.finish();
+  assert.equal(
+    log.text(),
+    "backfill: 500/4,000  12%, 500 users/s  ETA 0:07\n" +
+      "backfill: 3,000/4,000  75%, 500 users/s  ETA 0:02\n" +
+      "backfill: 3,000/4,000  75%, 500 users/s  ETA 0:02\n",
+  );
+});

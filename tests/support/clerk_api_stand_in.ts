@@ -1,0 +1,365 @@
+/**
+ * Stands in for Clerk's Backend API (https://api.clerk.com) in tests and benchmarks: an HTTP
+ * server on 127.0.0.1 with the two endpoints the backfill calls, as Clerk documents them and as
+ * `@clerk/backend` (`users.getUserList`, `users.getCount`) reads them:
+ *
+ * - `GET /v1/users?limit=&offset=&order_by=&user_id=...` answers a JSON array of user objects.
+ *   `limit` 1..500 (default 10), `offset` >= 0, `order_by` `[+|-]created_at|updated_at` (default
+ *   `-created_at`, newest first; ties by id), `user_id` repeatable (at most 100).
+ * - `GET /v1/users/count?user_id=...` answers `{"object":"total_count","total_count":N}`.
+ * - `Authorization: Bearer <secret key>` is required (401 `authentication_invalid` otherwise).
+ * - Errors use Clerk's envelope `{"errors":[{"message","long_message","code"}],"clerk_trace_id"}`.
+ *   Responses carry `Content-Type: application/json` exactly: the SDK parses JSON only then.
+ *
+ * Faults are programmable: {@linkcode ClerkApiStandIn.injectFault} answers one matching request
+ * with a status (429 with `Retry-After`, 500, ...), optionally after letting some through.
+ */
+
+/** A Clerk user object as the Backend API returns it (snake_case JSON). */
+export type ClerkUserObject = Record<string, unknown> & {
+  id: string;
+  created_at: number;
+  updated_at: number;
+};
+
+/** One programmed failure. */
+export interface Fault {
+  /** Path it applies to (default `/v1/users`). */
+  path?: string;
+  /** HTTP status to answer (429, 500, 503, ...). */
+  status: number;
+  /** Value of the `Retry-After` header in seconds (429 only, when set). */
+  retryAfterSeconds?: number;
+  /** Let this many matching requests through before failing (default 0). */
+  after?: number;
+}
+
+/** A request the stand-in answered. */
+export interface RecordedRequest {
+  path: string;
+  query: string;
+  status: number;
+}
+
+/** A running stand-in. */
+export interface ClerkApiStandIn {
+  /** Base URL to use as `CLERK_API_URL` / `apiUrl` (without `/v1`). */
+  readonly url: string;
+  /** The secret key it accepts. */
+  readonly secretKey: string;
+  /** Every request answered, in order. */
+  readonly requests: RecordedRequest[];
+  /** Adds or replaces users. */
+  put(...users: ClerkUserObject[]): void;
+  /** Removes a user (as deleting it in Clerk does). */
+  remove(userId: string): void;
+  /** The stored user, if any. */
+  get(userId: string): ClerkUserObject | undefined;
+  /** Number of users stored. */
+  readonly size: number;
+  /** Answers one matching request with a failure; faults fire once each, in order. */
+  injectFault(fault: Fault): void;
+  /** Called after a list page's body is built and before it is sent (e.g. to race a webhook). */
+  onList: ((offset: number, users: readonly ClerkUserObject[]) => void | Promise<void>) | null;
+  /** Stops the server. */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode startClerkApiStandIn}. */
+export interface ClerkApiStandInOptions {
+  /** Secret key to accept (default `sk_test_clerk_api_stand_in`). */
+  secretKey?: string;
+  /** Initial users. */
+  users?: ClerkUserObject[];
+}
+
+interface PendingFault {
+  path: string;
+  status: number;
+  retryAfterSeconds: number | undefined;
+  after: number;
+}
+
+// Users are kept as their JSON text (and the fields lists sort by), so 100,000 of them are cheap.
+interface Entry {
+  id: string;
+  created_at: number;
+  updated_at: number;
+  json: string;
+}
+
+const ORDER_FIELDS = new Set(["created_at", "updated_at"]);
+
+/** Starts the stand-in on a free port of 127.0.0.1. */
+export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): ClerkApiStandIn {
+  const secretKey = options.secretKey ?? "sk_test_clerk_api_stand_in";
+  const entries = new Map<string, Entry>();
+  const sorted = new Map<string, Entry[]>();
+  const faults: PendingFault[] = [];
+  const requests: RecordedRequest[] = [];
+  let traceSeq = 0;
+
+  function put(...users: ClerkUserObject[]): void {
+    for (const user of users) {
+      const { id, created_at, updated_at } = user;
+      entries.set(id, { id, created_at, updated_at, json: JSON.stringify(user) });
+    }
+    sorted.clear();
+  }
+
+  function ordered(orderBy: string): Entry[] {
+    let list = sorted.get(orderBy);
+    if (!list) {
+      const descending = orderBy.startsWith("-");
+      const field = orderBy.endsWith("updated_at") ? "updated_at" : "created_at";
+      list = [...entries.values()].sort((a, b) => {
+        const diff = a[field] - b[field] || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+        return descending ? -diff : diff;
+      });
+      sorted.set(orderBy, list);
+    }
+    return list;
+  }
+
+  function takeFault(path: string): PendingFault | null {
+    const index = faults.findIndex((f) => f.path === path);
+    if (index < 0) return null;
+    const fault = faults[index];
+    if (fault.after > 0) {
+      fault.after--;
+      return null;
+    }
+    faults.splice(index, 1);
+    return fault;
+  }
+
+  function error(status: number, code: string, message: string, headers = {}): Response {
+    const body = {
+      errors: [{ message, long_message: message, code }],
+      clerk_trace_id: `trace_standin_${++traceSeq}`,
+    };
+    return json(status, JSON.stringify(body), headers);
+  }
+
+  function filtered(params: URLSearchParams): Entry[] | Response {
+    const ids = params.getAll("user_id").map((id) => id.replace(/^\+/, ""));
+    if (ids.length > 100) {
+      return error(422, "form_param_value_invalid", "user_id accepts up to 100 values");
+    }
+    return ids.flatMap((id) => entries.get(id) ?? []);
+  }
+
+  async function listUsers(params: URLSearchParams): Promise<Response> {
+    const limit = Number(params.get("limit") ?? "10");
+    const offset = Number(params.get("offset") ?? "0");
+    const orderBy = params.get("order_by") ?? "-created_at";
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      return error(422, "form_param_value_invalid", "limit must be between 1 and 500");
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      return error(422, "form_param_value_invalid", "offset must be 0 or greater");
+    }
+    if (!ORDER_FIELDS.has(orderBy.replace(/^[+-]/, ""))) {
+      return error(422, "form_param_value_invalid", `order_by ${orderBy} is not supported`);
+    }
+    let list: Entry[];
+    if (params.has("user_id")) {
+      const picked = filtered(params);
+      if (picked instanceof Response) return picked;
+      const order = ordered(orderBy);
+      const wanted = new Set(picked);
+      list = order.filter((e) => wanted.has(e));
+    } else {
+      list = ordered(orderBy);
+    }
+    const page = list.slice(offset, offset + limit);
+    const body = `[${page.map((e) => e.json).join(",")}]`;
+    try {
+      await standIn.onList?.(offset, page.map((e) => JSON.parse(e.json)));
+    } catch (hookError) {
+      console.error("clerk_api_stand_in: the onList hook failed:", hookError);
+      return error(500, "internal_clerk_error", "the onList hook failed");
+    }
+    return json(200, body);
+  }
+
+  function countUsers(params: URLSearchParams): Response {
+    let total = entries.size;
+    if (params.has("user_id")) {
+      const picked = filtered(params);
+      if (picked instanceof Response) return picked;
+      total = picked.length;
+    }
+    return json(200, JSON.stringify({ object: "total_count", total_count: total }));
+  }
+
+  async function handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (request.headers.get("authorization") !== `Bearer ${secretKey}`) {
+      return error(401, "authentication_invalid", "Invalid authentication");
+    }
+    const fault = takeFault(url.pathname);
+    if (fault) {
+      if (fault.status === 429) {
+        const headers = fault.retryAfterSeconds === undefined
+          ? {}
+          : { "Retry-After": String(fault.retryAfterSeconds) };
+        return error(429, "too_many_requests", "Too Many Requests", headers);
+      }
+      return error(fault.status, "internal_clerk_error", "Oops, something went wrong");
+    }
+    if (request.method !== "GET") return error(405, "method_not_allowed", "Method not allowed");
+    if (url.pathname === "/v1/users") return await listUsers(url.searchParams);
+    if (url.pathname === "/v1/users/count") return countUsers(url.searchParams);
+    return error(404, "resource_not_found", "not found");
+  }
+
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const response = await handle(request);
+      const url = new URL(request.url);
+      requests.push({ path: url.pathname, query: url.search, status: response.status });
+      return response;
+    },
+  );
+
+  const standIn: ClerkApiStandIn = {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    secretKey,
+    requests,
+    put,
+    remove(userId) {
+      entries.delete(userId);
+      sorted.clear();
+    },
+    get(userId) {
+      const entry = entries.get(userId);
+      return entry ? JSON.parse(entry.json) : undefined;
+    },
+    get size() {
+      return entries.size;
+    },
+    injectFault(fault) {
+      faults.push({
+        path: fault.path ?? "/v1/users",
+        status: fault.status,
+        retryAfterSeconds: fault.retryAfterSeconds,
+        after: fault.after ?? 0,
+      });
+    },
+    onList: null,
+    async close() {
+      await server.shutdown();
+    },
+  };
+  put(...(options.users ?? []));
+  return standIn;
+}
+
+function json(status: number, body: string, headers: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { "Content-Type": "application/json", ...headers },
+  });
+}
+
+/** Options of {@linkcode fakeClerkUser}. */
+export interface FakeUserOptions {
+  /** Prefix of the id, to keep tests apart (`user_<prefix><seq>`). */
+  prefix?: string;
+  /** Epoch ms of creation (default: 2024-01-01 plus `seq` minutes). */
+  createdAt?: number;
+  /** Epoch ms of the last update (default: createdAt + 1 s). */
+  updatedAt?: number;
+  /** Fields to override. */
+  fields?: Record<string, unknown>;
+}
+
+/** A realistic Clerk user object (the shape of `GET /v1/users/{id}`), number `seq`. */
+export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): ClerkUserObject {
+  const id = `user_${options.prefix ?? ""}${String(seq).padStart(7, "0")}`;
+  const createdAt = options.createdAt ?? Date.UTC(2024, 0, 1) + seq * 60_000;
+  const updatedAt = options.updatedAt ?? createdAt + 1000;
+  const emailId = `idn_email_${id}`;
+  const phoneId = `idn_phone_${id}`;
+  return {
+    id,
+    object: "user",
+    username: `user${seq}`,
+    first_name: `First${seq}`,
+    last_name: `Last${seq}`,
+    image_url: `https://img.clerk.com/${id}`,
+    has_image: true,
+    primary_email_address_id: emailId,
+    primary_phone_number_id: seq % 3 === 0 ? phoneId : null,
+    primary_web3_wallet_id: null,
+    password_enabled: true,
+    two_factor_enabled: false,
+    totp_enabled: false,
+    backup_code_enabled: false,
+    email_addresses: [
+      {
+        id: `idn_old_${id}`,
+        object: "email_address",
+        email_address: `old.${seq}@example.org`,
+        reserved: false,
+        verification: {
+          status: "verified",
+          strategy: "email_code",
+          attempts: null,
+          expire_at: null,
+        },
+        linked_to: [],
+      },
+      {
+        id: emailId,
+        object: "email_address",
+        email_address: `user${seq}@example.org`,
+        reserved: false,
+        verification: {
+          status: "verified",
+          strategy: "email_code",
+          attempts: null,
+          expire_at: null,
+        },
+        linked_to: [],
+      },
+    ],
+    phone_numbers: seq % 3 === 0
+      ? [{
+        id: phoneId,
+        object: "phone_number",
+        phone_number: `+1555${String(seq).padStart(7, "0")}`,
+        reserved: false,
+        verification: {
+          status: "verified",
+          strategy: "phone_code",
+          attempts: null,
+          expire_at: null,
+        },
+        linked_to: [],
+      }]
+      : [],
+    web3_wallets: [],
+    external_accounts: [],
+    enterprise_accounts: [],
+    public_metadata: { plan: seq % 2 === 0 ? "pro" : "free", seq },
+    private_metadata: { stripe_customer: `cus_${seq}` },
+    unsafe_metadata: {},
+    external_id: null,
+    last_sign_in_at: updatedAt,
+    banned: false,
+    locked: false,
+    lockout_expires_in_seconds: null,
+    verification_attempts_remaining: 100,
+    created_at: createdAt,
+    updated_at: updatedAt,
+    last_active_at: updatedAt,
+    create_organization_enabled: true,
+    create_organizations_limit: null,
+    delete_self_enabled: true,
+    legal_accepted_at: null,
+    ...options.fields,
+  };
+}
