@@ -22,10 +22,14 @@
  *   08*, 53*, 57P01: 503; 57014 and the rest of 5x/XX: 500); connection failures 503 PGRST000
  *   (connect) / PGRST001 (lost mid-call). 57P02/57P03 (crash shutdown, not accepting
  *   connections) are answered 503 too: they reach PostgREST as the connection failures they are.
+ * - Schema cache: a function's overloads and a role's settings are read from the catalog once
+ *   and kept, and statements are prepared (PostgREST's `db-prepared-statements`), so a call
+ *   costs what it costs behind PostgREST: BEGIN, one `set_config` statement, the call, COMMIT.
+ *   Unlike PostgREST, a function that is not found is looked up again on its next call (there
+ *   is no `NOTIFY pgrst, 'reload schema'` here), so functions created later are found.
  * Not modelled: GET/HEAD calls (405 here), single unnamed-parameter functions, variadic calls,
  * `Prefer` (accepted and ignored, as PostgREST's default `db-tx-end = commit` does), embedding
- * and filters, the gateway's `apikey` requirement for legacy keys, and the schema cache (the
- * catalog is read on every call, so it is never stale).
+ * and filters, the gateway's `apikey` requirement for legacy keys.
  */
 import postgres from "postgres";
 import { type JwtClaims, verifyJwt } from "./jwt.ts";
@@ -111,6 +115,7 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
     });
   let pool = connect();
   const pending = new Set<Promise<unknown>>();
+  const cache: SchemaCache = { routines: new Map(), roleSettings: new Map() };
 
   function track<T>(work: Promise<T>): Promise<T> {
     pending.add(work);
@@ -173,7 +178,7 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
     const name = decodeURIComponent(match[1]);
     const used = pool;
     try {
-      return await call(used, { schema, name, args, identity, req, path: url.pathname });
+      return await call(used, cache, { schema, name, args, identity, req, path: url.pathname });
     } catch (error) {
       if (isConnectionError(error)) retire(used);
       return databaseErrorResponse(error, identity.role !== ANON_ROLE);
@@ -289,8 +294,36 @@ interface Call {
   path: string;
 }
 
-async function call(db: postgres.Sql, c: Call): Promise<Response> {
-  const routines = await findRoutines(db, c.schema, c.name);
+/** What the stand-in keeps from the catalog, as PostgREST's schema cache does. */
+interface SchemaCache {
+  routines: Map<string, Promise<Routine[]>>;
+  roleSettings: Map<string, Promise<[string, string][]>>;
+}
+
+// Concurrent first calls share one lookup; a failed lookup, or one that `keep` refuses, is
+// not kept.
+function cached<T>(
+  map: Map<string, Promise<T>>,
+  key: string,
+  load: () => Promise<T>,
+  keep: (value: T) => boolean = () => true,
+): Promise<T> {
+  let entry = map.get(key);
+  if (!entry) {
+    entry = load();
+    map.set(key, entry);
+    entry.then((value) => keep(value) || map.delete(key), () => map.delete(key));
+  }
+  return entry;
+}
+
+async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Response> {
+  const routines = await cached(
+    cache.routines,
+    `${c.schema}.${c.name}`,
+    () => findRoutines(db, c.schema, c.name),
+    (found) => found.length > 0,
+  );
   const keys = Object.keys(c.args).sort();
   const candidates = routines.filter((r) => matches(r, keys));
   if (candidates.length === 0) return noRpcResponse(c.schema, c.name, keys, routines);
@@ -322,9 +355,14 @@ async function call(db: postgres.Sql, c: Call): Promise<Response> {
     : `select coalesce(to_jsonb(${callExpr})::text, 'null') as body${from ? ` from ${from}` : ""}`;
   const params = given.length === 0 ? [] : [JSON.stringify(c.args)];
 
+  const roleSettings = await cached(
+    cache.roleSettings,
+    c.identity.role,
+    () => findRoleSettings(db, c.identity.role),
+  );
   const body = await transaction(db, routine.volatile, async (tx) => {
-    await applySettings(tx, c, routine);
-    const rows = await tx.unsafe(query, params);
+    await applySettings(tx, c, routine, roleSettings);
+    const rows = await tx.unsafe(query, params, { prepare: true });
     return String(rows[0]?.body ?? "null");
   });
   if (routine.returnsVoid) return new Response(null, { status: 204, statusText: "No Content" });
@@ -357,10 +395,9 @@ async function transaction<T>(
   }
 }
 
-async function applySettings(tx: postgres.ReservedSql, c: Call, routine: Routine) {
-  const headers: Record<string, string> = {};
-  c.req.headers.forEach((value, key) => headers[key] = value);
-  const roleSettings = await tx.unsafe(
+// The role's `alter role ... set` settings that a session may set (PostgREST's role settings).
+async function findRoleSettings(db: postgres.Sql, role: string): Promise<[string, string][]> {
+  const rows = await db.unsafe(
     `select split_part(c, '=', 1) as name, substr(c, strpos(c, '=') + 1) as value
        from pg_db_role_setting s
        join pg_roles r on r.oid = s.setrole
@@ -369,8 +406,19 @@ async function applySettings(tx: postgres.ReservedSql, c: Call, routine: Routine
       where r.rolname = $1
         and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
       order by s.setdatabase`,
-    [c.identity.role],
+    [role],
   );
+  return rows.map((row): [string, string] => [String(row.name), String(row.value)]);
+}
+
+async function applySettings(
+  tx: postgres.ReservedSql,
+  c: Call,
+  routine: Routine,
+  roleSettings: [string, string][],
+) {
+  const headers: Record<string, string> = {};
+  c.req.headers.forEach((value, key) => headers[key] = value);
   const settings: [string, string][] = [
     ["search_path", `${ident(c.schema)}, "extensions"`],
     ["role", c.identity.role],
@@ -379,13 +427,13 @@ async function applySettings(tx: postgres.ReservedSql, c: Call, routine: Routine
     ["request.cookies", JSON.stringify(parseCookies(c.req.headers.get("cookie")))],
     ["request.method", c.req.method],
     ["request.path", c.path.replace(/^\/rest\/v1/, "")],
-    ...roleSettings.map((row): [string, string] => [String(row.name), String(row.value)]),
+    ...roleSettings,
   ];
   if (routine.statementTimeout !== null) {
     settings.push(["statement_timeout", routine.statementTimeout]);
   }
   const calls = settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
-  await tx.unsafe(`select ${calls.join(", ")}`, settings.flat());
+  await tx.unsafe(`select ${calls.join(", ")}`, settings.flat(), { prepare: true });
 }
 
 async function findRoutines(db: postgres.Sql, schema: string, name: string): Promise<Routine[]> {
