@@ -3,6 +3,8 @@
  * where the function is and which secret it verifies with: the KEY=value lines dev prints.
  */
 
+import { readTextFileIfExists } from "./optional_file.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** Where dev writes its lines unless CLERK_SYNC_DEV_STATE says otherwise (gitignored). */
@@ -12,13 +14,8 @@ export function defaultStatePath(): string {
 
 /** The lines of a running dev stack, or null when no state file exists at `path`. */
 export async function readDevState(path: string): Promise<Record<string, string> | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
+  const text = await readTextFileIfExists(path);
+  if (text === null) return null;
   const values: Record<string, string> = {};
   for (const line of text.split("\n")) {
     const at = line.indexOf("=");

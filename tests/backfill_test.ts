@@ -19,24 +19,13 @@ import {
 import { roleJwt } from "./support/jwt.ts";
 import { type PgCluster, startCluster } from "./support/pg_cluster.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./support/postgrest_stand_in.ts";
+import { databaseUrl, roleUrl } from "./support/test_database.ts";
 
 const JWT_SECRET = "backfill-test-jwt-secret-with-at-least-32-characters";
 const SECRET_KEY = "sb_secret_backfill_test_key";
 const RUN = crypto.randomUUID().slice(0, 8);
 const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
 let serial = 0;
-
-function databaseUrl(): string {
-  const url = Deno.env.get("DATABASE_URL");
-  if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");
-  return url;
-}
-
-function roleUrl(url: string, role: string): string {
-  const parsed = new URL(url);
-  parsed.username = role;
-  return parsed.toString();
-}
 
 /** A prefix that keeps this test's users apart from every other test's. */
 function prefix(): string {
@@ -67,7 +56,7 @@ async function withHarness(
   const dbUrl = options.databaseUrl ?? databaseUrl();
   const clerk = startClerkApiStandIn({ users: options.users });
   const rest = createPostgrestStandIn({
-    databaseUrl: roleUrl(dbUrl, "authenticator"),
+    databaseUrl: roleUrl("authenticator", dbUrl),
     jwtSecret: JWT_SECRET,
     secretKeys: [SECRET_KEY],
   });

@@ -8,24 +8,13 @@ import { createSupabaseStore } from "../supabase/functions/clerk-webhook/store.t
 import { roleJwt } from "./support/jwt.ts";
 import { freePort } from "./support/pg_cluster.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./support/postgrest_stand_in.ts";
+import { databaseUrl, roleUrl } from "./support/test_database.ts";
 
 const SUPABASE_URL = "http://stand-in.local";
 const JWT_SECRET = "integration-jwt-secret-with-at-least-32-characters";
 const SECRET_KEY = "sb_secret_integration_test_key";
 const RUN = crypto.randomUUID().slice(0, 8);
 let serial = 0;
-
-function databaseUrl(): string {
-  const url = Deno.env.get("DATABASE_URL");
-  if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");
-  return url;
-}
-
-function authenticatorUrl(): string {
-  const url = new URL(databaseUrl());
-  url.username = "authenticator";
-  return url.toString();
-}
 
 function uniqueId(prefix: string): string {
   serial += 1;
@@ -44,7 +33,7 @@ async function withStack(
   options: { databaseUrl?: string } = {},
 ): Promise<void> {
   const standIn = createPostgrestStandIn({
-    databaseUrl: options.databaseUrl ?? authenticatorUrl(),
+    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
     jwtSecret: JWT_SECRET,
     secretKeys: [SECRET_KEY],
   });

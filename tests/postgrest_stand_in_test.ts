@@ -7,23 +7,12 @@ import {
   type PostgrestStandIn,
   statusForSqlState,
 } from "./support/postgrest_stand_in.ts";
+import { databaseUrl, roleUrl } from "./support/test_database.ts";
 
 const JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
 const SECRET_KEY = "sb_secret_standin_test_key";
 const RUN = crypto.randomUUID().slice(0, 8);
 let serial = 0;
-
-function databaseUrl(): string {
-  const url = Deno.env.get("DATABASE_URL");
-  if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");
-  return url;
-}
-
-function urlFor(role: string): string {
-  const url = new URL(databaseUrl());
-  url.username = role;
-  return url.toString();
-}
 
 function uniqueId(prefix: string): string {
   serial += 1;
@@ -35,7 +24,7 @@ async function withStandIn(
   options: { schema?: string; databaseUrl?: string } = {},
 ): Promise<void> {
   const standIn = createPostgrestStandIn({
-    databaseUrl: options.databaseUrl ?? urlFor("authenticator"),
+    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
     jwtSecret: JWT_SECRET,
     secretKeys: [SECRET_KEY],
     schema: options.schema,

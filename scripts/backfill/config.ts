@@ -1,4 +1,6 @@
 /** Command line and environment of scripts/backfill.ts. */
+import { type Env, readServiceKey } from "../../supabase/functions/clerk-webhook/config.ts";
+import { ConfigError } from "../../supabase/functions/clerk-webhook/errors.ts";
 
 /** What the run does. */
 export type Mode = "backfill" | "dry-run" | "apply";
@@ -104,7 +106,7 @@ export function parseArgs(argv: string[]): Args {
 }
 
 /** Reads the environment; throws {@linkcode UsageError} naming the missing or bad variable. */
-export function readEnv(env: { get(name: string): string | undefined }): BackfillEnv {
+export function readEnv(env: Env): BackfillEnv {
   const clerkSecretKey = env.get("CLERK_SECRET_KEY")?.trim();
   if (!clerkSecretKey) throw new UsageError("CLERK_SECRET_KEY is not set");
   const clerkApiUrl = env.get("CLERK_API_URL")?.trim() || undefined;
@@ -115,30 +117,14 @@ export function readEnv(env: { get(name: string): string | undefined }): Backfil
   return { clerkSecretKey, clerkApiUrl, supabaseUrl, serviceKey: serviceKey(env) };
 }
 
-// Same precedence as the function's config: SUPABASE_SECRET_KEYS first, then the legacy JWT.
-function serviceKey(env: { get(name: string): string | undefined }): string {
-  const json = env.get("SUPABASE_SECRET_KEYS")?.trim();
-  if (json) {
-    let keys: unknown;
-    try {
-      keys = JSON.parse(json);
-    } catch {
-      throw new UsageError("SUPABASE_SECRET_KEYS is not a JSON object");
-    }
-    const record = typeof keys === "object" && keys !== null && !Array.isArray(keys)
-      ? Object.entries(keys)
-      : [];
-    const key = record.find(([name]) => name === "default")?.[1] ?? record[0]?.[1];
-    if (typeof key !== "string" || key === "") {
-      throw new UsageError(
-        'SUPABASE_SECRET_KEYS has no key (expected {"default":"sb_secret_..."})',
-      );
-    }
-    return key;
+// The function's own reading (SUPABASE_SECRET_KEYS first, then the legacy JWT), as usage errors.
+function serviceKey(env: Env): string {
+  try {
+    return readServiceKey(env).serviceKey;
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message);
+    throw error;
   }
-  const key = env.get("SUPABASE_SERVICE_ROLE_KEY")?.trim();
-  if (!key) throw new UsageError("SUPABASE_SERVICE_ROLE_KEY is not set (nor SUPABASE_SECRET_KEYS)");
-  return key;
 }
 
 function httpUrl(name: string, value: string): void {

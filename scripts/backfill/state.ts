@@ -1,4 +1,5 @@
 /** The resume file of a backfill: where the last committed page ended, and the counts so far. */
+import { readTextFileIfExists } from "../optional_file.ts";
 import type { Cursor } from "./pages.ts";
 
 /** Per-outcome counts of a run. */
@@ -43,13 +44,8 @@ export function emptyCounts(): Counts {
 
 /** Reads the state file; null when there is none. Throws when it is unreadable. */
 export async function loadState(path: string): Promise<BackfillState | null> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
+  const text = await readTextFileIfExists(path);
+  if (text === null) return null;
   const state: unknown = JSON.parse(text);
   if (!isState(state)) throw new Error(`${path} is not a backfill state file`);
   return state;

@@ -58,6 +58,52 @@ create policy "Users can read their own profile"
   to authenticated
   using ((select auth.jwt() ->> 'sub') = user_id);
 
+-- The guarded write of sync_clerk_user and sync_clerk_users: inserts each profile or replaces
+-- its row, and returns the user ids written. Only those two call it, as their owner (so it needs
+-- no SECURITY DEFINER), after taking the users' advisory locks and checking the tombstones.
+-- created_at and updated_at of p_profiles are ignored; a non-object public_metadata becomes {}.
+create function clerk_sync.upsert_profiles(p_profiles public.profiles[])
+returns setof text
+-- PL/pgSQL rather than SQL: it keeps the insert's plan for the session, where a SQL function
+-- would plan it again on every webhook event.
+language plpgsql
+set search_path = ''
+as $$
+begin
+  return query
+    insert into public.profiles as p (
+      user_id, email, phone, first_name, last_name, username, image_url,
+      public_metadata, clerk_created_at, clerk_updated_at
+    )
+    select n.user_id, n.email, n.phone, n.first_name, n.last_name, n.username, n.image_url,
+      case when jsonb_typeof(n.public_metadata) = 'object' then n.public_metadata
+        else '{}'::jsonb end,
+      n.clerk_created_at, n.clerk_updated_at
+    from unnest(p_profiles) n
+    on conflict (user_id) do update set
+      email = excluded.email,
+      phone = excluded.phone,
+      first_name = excluded.first_name,
+      last_name = excluded.last_name,
+      username = excluded.username,
+      image_url = excluded.image_url,
+      public_metadata = excluded.public_metadata,
+      clerk_created_at = excluded.clerk_created_at,
+      clerk_updated_at = excluded.clerk_updated_at,
+      updated_at = now()
+    -- Only strictly newer data wins: an older or equal updated_at is a stale delivery.
+    where p.clerk_updated_at < excluded.clerk_updated_at
+    returning p.user_id;
+end;
+$$;
+
+comment on function clerk_sync.upsert_profiles(public.profiles[]) is
+  'Internal: the guarded profile upsert shared by sync_clerk_user and sync_clerk_users.';
+
+-- PostgreSQL grants EXECUTE on new functions to PUBLIC; no API role may call this one.
+revoke all on function clerk_sync.upsert_profiles(public.profiles[])
+  from public, anon, authenticated, service_role;
+
 -- Applies one Clerk user event. Returns 'applied', 'duplicate', 'stale' or 'deleted'.
 -- p_occurred_at orders events: the user's updated_at for user.created/user.updated, the
 -- envelope's timestamp for user.deleted. p_profile holds the mapped columns (not for deletes).
@@ -76,6 +122,7 @@ declare
   v_outcome text;
   v_rows integer;
   v_created_at timestamptz;
+  v_profile public.profiles;
 begin
   if coalesce(p_svix_id, '') = '' then
     raise exception using errcode = '22023', message = 'p_svix_id is required';
@@ -119,37 +166,17 @@ begin
   elsif exists (select 1 from clerk_sync.deleted_users d where d.user_id = p_user_id) then
     v_outcome := 'stale';
   else
-    insert into public.profiles as p (
-      user_id, email, phone, first_name, last_name, username, image_url,
-      public_metadata, clerk_created_at, clerk_updated_at
-    )
-    values (
-      p_user_id,
-      p_profile ->> 'email',
-      p_profile ->> 'phone',
-      p_profile ->> 'first_name',
-      p_profile ->> 'last_name',
-      p_profile ->> 'username',
-      p_profile ->> 'image_url',
-      case when jsonb_typeof(p_profile -> 'public_metadata') = 'object'
-        then p_profile -> 'public_metadata' else '{}'::jsonb end,
-      v_created_at,
-      p_occurred_at
-    )
-    on conflict (user_id) do update set
-      email = excluded.email,
-      phone = excluded.phone,
-      first_name = excluded.first_name,
-      last_name = excluded.last_name,
-      username = excluded.username,
-      image_url = excluded.image_url,
-      public_metadata = excluded.public_metadata,
-      clerk_created_at = excluded.clerk_created_at,
-      clerk_updated_at = excluded.clerk_updated_at,
-      updated_at = now()
-    -- Only strictly newer data wins: an older or equal updated_at is a stale delivery.
-    where p.clerk_updated_at < excluded.clerk_updated_at;
-    get diagnostics v_rows = row_count;
+    v_profile.user_id := p_user_id;
+    v_profile.email := p_profile ->> 'email';
+    v_profile.phone := p_profile ->> 'phone';
+    v_profile.first_name := p_profile ->> 'first_name';
+    v_profile.last_name := p_profile ->> 'last_name';
+    v_profile.username := p_profile ->> 'username';
+    v_profile.image_url := p_profile ->> 'image_url';
+    v_profile.public_metadata := p_profile -> 'public_metadata';
+    v_profile.clerk_created_at := v_created_at;
+    v_profile.clerk_updated_at := p_occurred_at;
+    select count(*) into v_rows from clerk_sync.upsert_profiles(array[v_profile]);
     v_outcome := case when v_rows = 1 then 'applied' else 'stale' end;
   end if;
 

@@ -1,5 +1,6 @@
 -- Backfill and reconcile (scripts/backfill.ts): batch variants of the guarded write path of
--- public.sync_clerk_user, and the read-only views of the mirror that reconciling needs.
+-- public.sync_clerk_user (through the same write, clerk_sync.upsert_profiles), and the read-only
+-- views of the mirror that reconciling needs.
 -- Same rules as the webhook: one advisory lock per user (the same key), tombstones win, and only
 -- a strictly newer clerk_updated_at replaces a row.
 
@@ -19,7 +20,10 @@ declare
   v_users public.profiles[];
   v_bad boolean;
   v_listed integer;
-  v_result jsonb;
+  v_apply public.profiles[];
+  v_applied text[];
+  v_stale jsonb;
+  v_unchanged jsonb;
 begin
   if jsonb_typeof(p_users) is distinct from 'array' then
     raise exception using errcode = '22023', message = 'p_users must be a JSON array';
@@ -53,8 +57,13 @@ begin
     raise exception using errcode = '22023', message = 'a user is listed twice';
   end if;
 
-  with verdicts as (
-    select i.*,
+  -- Each user's verdict against the mirror under the locks; only 'apply' is written.
+  select coalesce(array_agg(v.profile) filter (where v.verdict = 'apply'), '{}'),
+    coalesce(jsonb_agg((v.profile).user_id) filter (where v.verdict = 'stale'), '[]'),
+    coalesce(jsonb_agg((v.profile).user_id) filter (where v.verdict = 'unchanged'), '[]')
+  into v_apply, v_stale, v_unchanged
+  from (
+    select i as profile,
       case
         when d.user_id is not null then 'stale'
         when p.user_id is null or p.clerk_updated_at < i.clerk_updated_at then 'apply'
@@ -64,51 +73,16 @@ begin
     from unnest(v_users) i
     left join clerk_sync.deleted_users d on d.user_id = i.user_id
     left join public.profiles p on p.user_id = i.user_id
-  ),
-  written as (
-    insert into public.profiles as p (
-      user_id, email, phone, first_name, last_name, username, image_url,
-      public_metadata, clerk_created_at, clerk_updated_at
-    )
-    select v.user_id, v.email, v.phone, v.first_name, v.last_name, v.username, v.image_url,
-      case when jsonb_typeof(v.public_metadata) = 'object' then v.public_metadata
-        else '{}'::jsonb end,
-      v.clerk_created_at, v.clerk_updated_at
-    from verdicts v
-    where v.verdict = 'apply'
-    on conflict (user_id) do update set
-      email = excluded.email,
-      phone = excluded.phone,
-      first_name = excluded.first_name,
-      last_name = excluded.last_name,
-      username = excluded.username,
-      image_url = excluded.image_url,
-      public_metadata = excluded.public_metadata,
-      clerk_created_at = excluded.clerk_created_at,
-      clerk_updated_at = excluded.clerk_updated_at,
-      updated_at = now()
-    -- Only strictly newer data wins, as in sync_clerk_user.
-    where p.clerk_updated_at < excluded.clerk_updated_at
-    returning p.user_id
-  ),
-  outcomes as (
-    select v.user_id,
-      case
-        when w.user_id is not null then 'applied'
-        when v.verdict = 'apply' then 'stale'
-        else v.verdict
-      end as outcome
-    from verdicts v
-    left join written w on w.user_id = v.user_id
-  )
-  select jsonb_build_object(
-    'applied', coalesce(jsonb_agg(o.user_id) filter (where o.outcome = 'applied'), '[]'),
-    'stale', coalesce(jsonb_agg(o.user_id) filter (where o.outcome = 'stale'), '[]'),
-    'unchanged', coalesce(jsonb_agg(o.user_id) filter (where o.outcome = 'unchanged'), '[]')
-  )
-  into v_result
-  from outcomes o;
-  return v_result;
+  ) v;
+
+  v_applied := array(select clerk_sync.upsert_profiles(v_apply));
+  return jsonb_build_object(
+    'applied', to_jsonb(v_applied),
+    -- An 'apply' the guard refused (a row written meanwhile without the lock) is stale.
+    'stale', v_stale || to_jsonb(array(
+      select a.user_id from unnest(v_apply) a except select unnest(v_applied))),
+    'unchanged', v_unchanged
+  );
 end;
 $$;
 

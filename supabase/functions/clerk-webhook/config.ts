@@ -55,9 +55,10 @@ function readWebhookSecrets(env: Env): string[] {
   return secrets;
 }
 
-// Projects on the newer API keys get SUPABASE_SECRET_KEYS ({"default": "sb_secret_..."}); the
-// legacy service_role JWT stays in SUPABASE_SERVICE_ROLE_KEY. Prefer the newer key when present.
-function readServiceKey(env: Env): Pick<Config, "serviceKey" | "serviceKeySource"> {
+/** Reads the service key and its source; throws {@linkcode ConfigError} naming the variable. */
+export function readServiceKey(env: Env): Pick<Config, "serviceKey" | "serviceKeySource"> {
+  // Projects on the newer API keys get SUPABASE_SECRET_KEYS ({"default": "sb_secret_..."}); the
+  // legacy service_role JWT stays in SUPABASE_SERVICE_ROLE_KEY. Prefer the newer key when present.
   const json = env.get("SUPABASE_SECRET_KEYS")?.trim();
   if (json) {
     let keys: unknown;

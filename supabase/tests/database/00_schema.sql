@@ -1,7 +1,7 @@
 -- Schema: the tables, keys, RLS, policies and the sync function's security settings.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(23);
+select plan(26);
 
 -- Tables and columns
 select has_schema('clerk_sync', 'schema clerk_sync exists');
@@ -84,6 +84,27 @@ select is(
    where oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure),
   array['search_path=""'],
   'sync_clerk_user pins search_path to the empty string'
+);
+
+-- The write it shares with sync_clerk_users (named by regprocedure: pgTAP's function tests
+-- spell a table's type as the search_path shows it).
+select is(
+  (select pg_get_function_result(p.oid) from pg_proc p
+   where p.oid = 'clerk_sync.upsert_profiles(public.profiles[])'::regprocedure),
+  'SETOF text',
+  'clerk_sync.upsert_profiles(public.profiles[]) returns setof text'
+);
+select is(
+  (select p.prosecdef from pg_proc p
+   where p.oid = 'clerk_sync.upsert_profiles(public.profiles[])'::regprocedure),
+  false,
+  'upsert_profiles is SECURITY INVOKER: it runs with the rights of its SECURITY DEFINER callers'
+);
+select is(
+  (select proconfig from pg_proc
+   where oid = 'clerk_sync.upsert_profiles(public.profiles[])'::regprocedure),
+  array['search_path=""'],
+  'upsert_profiles pins search_path to the empty string'
 );
 select is_empty(
   $$ select p.oid::regprocedure::text

@@ -1,8 +1,8 @@
 -- Who may call public.sync_clerk_user and touch the clerk_sync bookkeeping: only service_role
--- calls the function; nobody but the owner touches clerk_sync directly.
+-- calls the function; nobody but the owner touches clerk_sync (nor calls its upsert_profiles).
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(21);
+select plan(26);
 
 -- Grants on the function. Supabase grants EXECUTE on new functions to anon and authenticated,
 -- and PostgreSQL to PUBLIC; the migration must have taken all of that back.
@@ -48,6 +48,31 @@ select is_empty(
        and a.privilege_type = 'EXECUTE'
        and (a.grantee = 0 or a.grantee in ('anon'::regrole, 'authenticated'::regrole)) $$,
   'no SECURITY DEFINER function in public/clerk_sync is executable by PUBLIC, anon, authenticated'
+);
+
+-- Grants on the internal write: only the owner's SECURITY DEFINER functions call it.
+select function_privs_are(
+  'clerk_sync', 'upsert_profiles', array['public.profiles[]'],
+  'anon', array[]::text[],
+  'anon has no EXECUTE on clerk_sync.upsert_profiles'
+);
+select function_privs_are(
+  'clerk_sync', 'upsert_profiles', array['public.profiles[]'],
+  'authenticated', array[]::text[],
+  'authenticated has no EXECUTE on clerk_sync.upsert_profiles'
+);
+select function_privs_are(
+  'clerk_sync', 'upsert_profiles', array['public.profiles[]'],
+  'service_role', array[]::text[],
+  'service_role has no EXECUTE on clerk_sync.upsert_profiles'
+);
+select results_eq(
+  $$ select coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC') as grantee
+     from pg_proc p,
+          aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+     where p.oid = 'clerk_sync.upsert_profiles(public.profiles[])'::regprocedure $$,
+  $$ values ('postgres') $$,
+  'only the owner holds a grant on clerk_sync.upsert_profiles (none for PUBLIC)'
 );
 
 -- Grants in clerk_sync: none for the API roles, on the schema or on any of its tables.
@@ -145,6 +170,12 @@ select throws_ok(
   $$ delete from clerk_sync.deleted_users $$,
   '42501', 'permission denied for schema clerk_sync',
   'service_role cannot delete tombstones directly'
+);
+select throws_ok(
+  $$ select clerk_sync.upsert_profiles(array[('user_2pPrivService', 'x@example.com', null, null,
+       null, null, null, '{}', null, '2027-01-01 10:00:00+00', null, null)::public.profiles]) $$,
+  '42501', 'permission denied for schema clerk_sync',
+  'service_role cannot call clerk_sync.upsert_profiles to skip the tombstone check'
 );
 
 reset role;

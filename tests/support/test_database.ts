@@ -1,0 +1,15 @@
+/** The migrated cluster that scripts/test.ts starts for the Deno suites. */
+
+/** Its superuser URL, from DATABASE_URL; throws when the tests run without scripts/test.ts. */
+export function databaseUrl(): string {
+  const url = Deno.env.get("DATABASE_URL");
+  if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");
+  return url;
+}
+
+/** `url` (by default {@linkcode databaseUrl}) as another role, for example `authenticator`. */
+export function roleUrl(role: string, url: string = databaseUrl()): string {
+  const parsed = new URL(url);
+  parsed.username = role;
+  return parsed.toString();
+}
