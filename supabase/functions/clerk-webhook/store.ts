@@ -26,8 +26,11 @@ export function createSupabaseStore(
 ): ProfileStore {
   return {
     async apply(event) {
-      const signal = AbortSignal.timeout(options.timeoutMs);
-      const { data, error, status } = await client
+      // A timer cleared on return rather than AbortSignal.timeout(): that one would keep every
+      // call's signal, and the request state listening to it, alive for the whole timeout.
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort(), options.timeoutMs);
+      const call = client
         .rpc("sync_clerk_user", {
           p_svix_id: event.svixId,
           p_event_type: event.type,
@@ -35,9 +38,12 @@ export function createSupabaseStore(
           p_occurred_at: event.occurredAt,
           p_profile: event.profile,
         })
-        .abortSignal(signal);
+        .abortSignal(controller.signal);
+      const { data, error, status } = await Promise.resolve(call).finally(() =>
+        clearTimeout(timer)
+      );
       if (error) {
-        if (signal.aborted) {
+        if (controller.signal.aborted) {
           throw new StoreUnavailableError(`database call timed out after ${options.timeoutMs} ms`);
         }
         throw classifyError(status, error.code, error.message);
