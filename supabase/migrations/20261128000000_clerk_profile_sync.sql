@@ -58,6 +58,36 @@ create policy "Users can read their own profile"
   to authenticated
   using ((select auth.jwt() ->> 'sub') = user_id);
 
+-- The key of a user's advisory lock. Every write of a user (webhook, backfill, reconcile) takes
+-- this lock for the length of its transaction; one definition keeps them excluding each other.
+create function clerk_sync.user_lock_key(p_user_id text)
+returns bigint
+language sql
+immutable
+set search_path = ''
+as $$ select hashtextextended('clerk_sync.user:' || p_user_id, 0) $$;
+
+-- Deletion, shared by user.deleted and reconcile: a tombstone per user (the first deletion time
+-- is kept) and the profile row removed. Callers hold the users' locks.
+create function clerk_sync.delete_users(p_user_ids text[], p_deleted_at timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  insert into clerk_sync.deleted_users (user_id, deleted_at)
+  select distinct id, p_deleted_at from unnest(p_user_ids) id
+  on conflict (user_id) do nothing;
+  delete from public.profiles p where p.user_id = any (p_user_ids);
+end;
+$$;
+
+-- PostgreSQL grants EXECUTE on new functions to PUBLIC; no API role may call these.
+revoke all on function clerk_sync.user_lock_key(text)
+  from public, anon, authenticated, service_role;
+revoke all on function clerk_sync.delete_users(text[], timestamptz)
+  from public, anon, authenticated, service_role;
+
 -- The guarded write of sync_clerk_user and sync_clerk_users: inserts each profile or replaces
 -- its row, and returns the user ids written. Only those two call it, as their owner (so it needs
 -- no SECURITY DEFINER), after taking the users' advisory locks and checking the tombstones.
@@ -151,17 +181,14 @@ begin
   -- transactions could each see neither tombstone nor row, and the create would resurrect the
   -- user. It also makes concurrent redeliveries of one svix-id wait for the first to commit,
   -- after which the next statement's snapshot sees its log row.
-  perform pg_advisory_xact_lock(hashtextextended('clerk_sync.user:' || p_user_id, 0));
+  perform pg_advisory_xact_lock(clerk_sync.user_lock_key(p_user_id));
 
   if exists (select 1 from clerk_sync.webhook_events e where e.svix_id = p_svix_id) then
     return 'duplicate';
   end if;
 
   if p_event_type = 'user.deleted' then
-    insert into clerk_sync.deleted_users (user_id, deleted_at)
-    values (p_user_id, p_occurred_at)
-    on conflict (user_id) do nothing;
-    delete from public.profiles p where p.user_id = p_user_id;
+    perform clerk_sync.delete_users(array[p_user_id], p_occurred_at);
     v_outcome := 'deleted';
   elsif exists (select 1 from clerk_sync.deleted_users d where d.user_id = p_user_id) then
     v_outcome := 'stale';

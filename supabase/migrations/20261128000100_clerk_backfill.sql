@@ -42,7 +42,7 @@ begin
   select bool_or(k.bad), max(k.listed), count(pg_advisory_xact_lock(k.key))
   into v_bad, v_listed
   from (
-    select hashtextextended('clerk_sync.user:' || coalesce(u.user_id, ''), 0) as key,
+    select clerk_sync.user_lock_key(coalesce(u.user_id, '')) as key,
       count(*) as listed,
       bool_or(coalesce(u.user_id, '') = '' or u.clerk_updated_at is null) as bad
     from unnest(v_users) u
@@ -195,15 +195,11 @@ begin
 
   perform pg_advisory_xact_lock(k.key)
   from (
-    select distinct hashtextextended('clerk_sync.user:' || id, 0) as key
+    select distinct clerk_sync.user_lock_key(id) as key
     from unnest(p_user_ids) id
     order by 1
   ) k;
-
-  insert into clerk_sync.deleted_users (user_id, deleted_at)
-  select distinct id, p_deleted_at from unnest(p_user_ids) id
-  on conflict (user_id) do nothing;
-  delete from public.profiles p where p.user_id = any (p_user_ids);
+  perform clerk_sync.delete_users(p_user_ids, p_deleted_at);
 
   select jsonb_build_object('deleted', coalesce(jsonb_agg(ids.id order by ids.id), '[]'))
   into v_result

@@ -100,7 +100,7 @@ Deno.test("local stack: the database stopped mid-run gets 503s, nothing half-wri
         // stops: those transactions are killed half-way through.
         const stuck = [`${prefix}_m00`, `${prefix}_m01`];
         const locker = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
-        await locker`select pg_advisory_lock(hashtextextended('clerk_sync.user:' || u, 0))
+        await locker`select pg_advisory_lock(clerk_sync.user_lock_key(u))
                        from unnest(${stuck}::text[]) as u`;
         let answered = 0;
         let stopping: Promise<void> | undefined;
@@ -172,7 +172,7 @@ Deno.test("local stack: a slow database call gets 503 in time, and a refused ser
           const holder = await sql.reserve();
           try {
             await holder`
-            select pg_advisory_lock(hashtextextended('clerk_sync.user:' || ${userId}, 0))`;
+            select pg_advisory_lock(clerk_sync.user_lock_key(${userId}))`;
             const started = Date.now();
             const answer = await deliverWithin(stack, delivery);
             assert.equal(answer.status, 503, answer.text);

@@ -26,24 +26,19 @@ export function createSupabaseStore(
 ): ProfileStore {
   return {
     async apply(event) {
-      // A timer cleared on return rather than AbortSignal.timeout(): that one would keep every
-      // call's signal, and the request state listening to it, alive for the whole timeout.
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), options.timeoutMs);
-      const call = client
-        .rpc("sync_clerk_user", {
-          p_svix_id: event.svixId,
-          p_event_type: event.type,
-          p_user_id: event.userId,
-          p_occurred_at: event.occurredAt,
-          p_profile: event.profile,
-        })
-        .abortSignal(controller.signal);
-      const { data, error, status } = await Promise.resolve(call).finally(() =>
-        clearTimeout(timer)
+      const { result: { data, error, status }, timedOut } = await withDeadline(
+        options.timeoutMs,
+        (signal) =>
+          client.rpc("sync_clerk_user", {
+            p_svix_id: event.svixId,
+            p_event_type: event.type,
+            p_user_id: event.userId,
+            p_occurred_at: event.occurredAt,
+            p_profile: event.profile,
+          }).abortSignal(signal),
       );
       if (error) {
-        if (controller.signal.aborted) {
+        if (timedOut) {
           throw new StoreUnavailableError(`database call timed out after ${options.timeoutMs} ms`);
         }
         throw classifyError(status, error.code, error.message);
@@ -54,6 +49,23 @@ export function createSupabaseStore(
       return data as Outcome;
     },
   };
+}
+
+/** Runs `call` with a signal that aborts after `timeoutMs`, and says whether it did. */
+export async function withDeadline<T>(
+  timeoutMs: number,
+  call: (signal: AbortSignal) => PromiseLike<T>,
+): Promise<{ result: T; timedOut: boolean }> {
+  // A timer cleared on return rather than AbortSignal.timeout(): that one would keep every
+  // call's signal, and the request state listening to it, alive for the whole timeout.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    const result = await call(controller.signal);
+    return { result, timedOut: controller.signal.aborted };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 // PostgREST's status codes (and the gateway's in front of it) say whose fault a failure is.

@@ -2,7 +2,7 @@
 -- calls the function; nobody but the owner touches clerk_sync (nor calls its upsert_profiles).
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(26);
+select plan(27);
 
 -- Grants on the function. Supabase grants EXECUTE on new functions to anon and authenticated,
 -- and PostgreSQL to PUBLIC; the migration must have taken all of that back.
@@ -73,6 +73,19 @@ select results_eq(
      where p.oid = 'clerk_sync.upsert_profiles(public.profiles[])'::regprocedure $$,
   $$ values ('postgres') $$,
   'only the owner holds a grant on clerk_sync.upsert_profiles (none for PUBLIC)'
+);
+-- The same for every internal function (the lock key, deletion, pruning, and any added later).
+select is_empty(
+  $$ select format('%s to %s', p.oid::regprocedure,
+                   coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC'))
+     from pg_proc p
+          join pg_namespace n on n.oid = p.pronamespace,
+          aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+     where n.nspname = 'clerk_sync'
+       and a.privilege_type = 'EXECUTE'
+       and (a.grantee = 0 or a.grantee in
+            ('anon'::regrole, 'authenticated'::regrole, 'service_role'::regrole)) $$,
+  'no function in clerk_sync is executable by PUBLIC, anon, authenticated or service_role'
 );
 
 -- Grants in clerk_sync: none for the API roles, on the schema or on any of its tables.
