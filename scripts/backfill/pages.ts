@@ -108,8 +108,8 @@ export async function* readPages(
   }
 }
 
-// A read-ahead may fail while nobody awaits it yet; mark it handled, the await rethrows it.
-function handled<T>(promise: Promise<T>): Promise<T> {
+/** Marks a promise that may reject before anyone awaits it as handled; the await rethrows. */
+export function handled<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => {});
   return promise;
 }

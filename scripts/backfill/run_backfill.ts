@@ -1,6 +1,14 @@
 /** The backfill: every Clerk user, page by page, through the guarded batch write. Resumable. */
 import type { ClerkSource } from "./clerk_source.ts";
-import { type FreshPage, mapUsers, readPages, START, text, writeProfiles } from "./pages.ts";
+import {
+  type FreshPage,
+  handled,
+  mapUsers,
+  readPages,
+  START,
+  text,
+  writeProfiles,
+} from "./pages.ts";
 import { type Progress, silentProgress } from "./progress.ts";
 import {
   type BackfillState,
@@ -166,10 +174,4 @@ async function writePage(store: BackfillStore, page: FreshPage): Promise<Written
   const mapped = mapUsers(page.users);
   const written = await writeProfiles(store, mapped.profiles);
   return { outcomes: written.outcomes, failures: [...mapped.failures, ...written.failures] };
-}
-
-// A write may fail while an older one is awaited; mark it handled, commitOldest() rethrows it.
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => {});
-  return promise;
 }

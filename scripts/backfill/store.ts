@@ -1,6 +1,7 @@
 /** The backfill's database calls: the batch RPCs of the backfill migration, through supabase-js. */
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { Profile } from "../../supabase/functions/clerk-webhook/clerk_user.ts";
+import { withDeadline } from "../../supabase/functions/clerk-webhook/store.ts";
 import { type RetryPolicy, type Verdict, withRetry } from "./retry.ts";
 
 /** What `public.sync_clerk_users` did for one user. */
@@ -70,9 +71,11 @@ export function createSupabaseBackfillStore(
   async function call(fn: string, args: Record<string, unknown>): Promise<unknown> {
     return await withRetry(
       async () => {
-        const signal = AbortSignal.timeout(timeoutMs);
-        const { data, error, status } = await client.rpc(fn, args).abortSignal(signal);
-        if (error) throw new RpcError(fn, status, error.code ?? "", error.message, signal.aborted);
+        const { result: { data, error, status }, timedOut } = await withDeadline(
+          timeoutMs,
+          (signal) => client.rpc(fn, args).abortSignal(signal),
+        );
+        if (error) throw new RpcError(fn, status, error.code ?? "", error.message, timedOut);
         return data;
       },
       classifyRpcError,
