@@ -60,12 +60,15 @@ create policy "Users can read their own profile"
 
 -- The key of a user's advisory lock. Every write of a user (webhook, backfill, reconcile) takes
 -- this lock for the length of its transaction; one definition keeps them excluding each other.
+-- Schema-qualified and without a `set search_path` clause, so PostgreSQL inlines it into the
+-- calling query: the key costs what the bare expression costs.
 create function clerk_sync.user_lock_key(p_user_id text)
 returns bigint
 language sql
 immutable
-set search_path = ''
-as $$ select hashtextextended('clerk_sync.user:' || p_user_id, 0) $$;
+as $$
+  select pg_catalog.hashtextextended('clerk_sync.user:' operator(pg_catalog.||) p_user_id, 0)
+$$;
 
 -- Deletion, shared by user.deleted and reconcile: a tombstone per user (the first deletion time
 -- is kept) and the profile row removed. Callers hold the users' locks.
