@@ -1,6 +1,7 @@
 /**
  * Throwaway PostgreSQL 15 clusters for tests, the local stack and benchmarks: a fresh data
- * directory, a free port on 127.0.0.1, trust authentication on loopback only, and the
+ * directory (mode 0700, also the socket directory), a free port on 127.0.0.1, password
+ * authentication (scram-sha-256, one random password per cluster for every login role), and the
  * Supabase mirror plus this project's migrations applied with `supabase db push`.
  */
 
@@ -39,21 +40,30 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   const asPostgres = Deno.uid() === 0;
   if (asPostgres) await run("chown", ["postgres:postgres", dataDir]);
   const pgdata = `${dataDir}/data`;
+  // With `trust`, any local user could connect as the superuser (and run programs as the OS user
+  // through `copy ... from program`); a password known only to this process closes that.
+  const password = randomPassword();
+  const pwfile = `${dataDir}/pwfile`;
+  await Deno.writeTextFile(pwfile, `${password}\n`, { mode: 0o600 });
+  if (asPostgres) await run("chown", ["postgres:postgres", pwfile]);
   await run(`${PG_BIN}/initdb`, [
     "-D",
     pgdata,
     "-U",
     "postgres",
-    "--auth=trust",
+    "--auth=scram-sha-256",
+    `--pwfile=${pwfile}`,
     "--encoding=UTF8",
     "--locale=C.UTF-8",
     "--no-sync",
-  ], asPostgres);
+  ], { asPostgres });
+  await Deno.remove(pwfile);
 
   const serverOptions = [
     `-p ${port}`,
     "-c listen_addresses=127.0.0.1",
     `-c unix_socket_directories=${dataDir}`,
+    "-c unix_socket_permissions=0700",
     "-c fsync=off",
     "-c synchronous_commit=off",
     "-c full_page_writes=off",
@@ -72,14 +82,17 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
       `${dataDir}/server.log`,
       "-o",
       serverOptions,
-    ], asPostgres);
+    ], { asPostgres });
   }
 
   async function stop(): Promise<void> {
-    await run(`${PG_BIN}/pg_ctl`, ["stop", "-w", "-m", "fast", "-D", pgdata], asPostgres, true);
+    await run(`${PG_BIN}/pg_ctl`, ["stop", "-w", "-m", "fast", "-D", pgdata], {
+      asPostgres,
+      allowFailure: true,
+    });
   }
 
-  const urlFor = (role: string) => `postgresql://${role}@127.0.0.1:${port}/postgres`;
+  const urlFor = (role: string) => `postgresql://${role}:${password}@127.0.0.1:${port}/postgres`;
   await start();
   const cluster: PgCluster = {
     url: urlFor("postgres"),
@@ -104,18 +117,33 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   return cluster;
 }
 
-/** Applies the Supabase mirror with psql, then the migrations with `supabase db push`. */
+/**
+ * Applies the Supabase mirror with psql, gives its login role `authenticator` the password of
+ * `url`, then applies the migrations with `supabase db push`. The password travels in
+ * PGPASSWORD and on stdin, never on a command line that `ps` shows.
+ */
 export async function migrate(url: string): Promise<void> {
-  await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f", MIRROR_SQL]);
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = "";
+  const bare = parsed.toString();
+  const env = { PGPASSWORD: password };
+  await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bare, "-f", MIRROR_SQL], {
+    env,
+  });
+  await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bare], {
+    env,
+    stdin: `alter role authenticator password '${password.replaceAll("'", "''")}';\n`,
+  });
   await run(`${ROOT}node_modules/.bin/supabase`, [
     "db",
     "push",
     "--db-url",
-    `${url}?sslmode=disable`,
+    `${bare}?sslmode=disable`,
     "--yes",
     "--workdir",
     ROOT,
-  ]);
+  ], { env });
 }
 
 /** A TCP port that was free a moment ago. */
@@ -126,22 +154,37 @@ export function freePort(): number {
   return port;
 }
 
-async function run(
-  command: string,
-  args: string[],
-  asPostgres = false,
-  allowFailure = false,
-): Promise<void> {
-  const [cmd, argv] = asPostgres
+// URL-safe, so it can sit in a connection URL unescaped.
+function randomPassword(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+interface RunOptions {
+  asPostgres?: boolean;
+  allowFailure?: boolean;
+  env?: Record<string, string>;
+  stdin?: string;
+}
+
+async function run(command: string, args: string[], options: RunOptions = {}): Promise<void> {
+  const [cmd, argv] = options.asPostgres
     ? ["runuser", ["-u", "postgres", "--", command, ...args]]
     : [command, args];
-  const output = await new Deno.Command(cmd, {
+  const child = new Deno.Command(cmd, {
     args: argv,
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { PGCONNECT_TIMEOUT: "10" },
-  }).output();
-  if (!output.success && !allowFailure) {
+    env: { PGCONNECT_TIMEOUT: "10", ...options.env },
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  if (!output.success && !options.allowFailure) {
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
     throw new Error(`${command} ${args[0] ?? ""} failed (exit ${output.code}):\n${text.trim()}`);
   }
