@@ -1,12 +1,15 @@
 /**
  * `npm run send -- user.created|user.updated|user.deleted [--user-id ID] [--url URL]
- * [--svix-id ID]`: builds a realistic Clerk event, signs it with CLERK_WEBHOOK_SECRET the way
- * Svix does, POSTs it and prints the status and the response body. Exit code 0 on a 2xx.
+ * [--svix-id ID] [--allow-remote]`: builds a realistic Clerk event, signs it with
+ * CLERK_WEBHOOK_SECRET the way Svix does, POSTs it and prints the status and the response body.
+ * Exit code 0 on a 2xx, 1 on another answer or no answer, 2 on bad usage or a refused URL.
  *
  * Where it goes: --url, else FUNCTION_URL, else the function of a running `npm run dev` (its
  * state file), else http://127.0.0.1:54321/functions/v1/clerk-webhook (`supabase functions
- * serve`). The secret: CLERK_WEBHOOK_SECRET (the first one when it lists several), else the
- * running `npm run dev`'s when the event goes to its function.
+ * serve`). Only to this machine (127.0.0.0/8, ::1, localhost) unless --allow-remote: signed with
+ * the real secret, the made-up event is genuine to a deployed function, which would overwrite or
+ * delete a real user's profile with it. The secret: CLERK_WEBHOOK_SECRET (the first one when it
+ * lists several), else the running `npm run dev`'s when the event goes to its function.
  *
  * The default user is Clerk's documentation example, user_29w83sxmDNGwOuEthce5gg56FcC
  * ("Example Example"), so created → updated → deleted act on one user. `updated_at` (and a
@@ -22,6 +25,7 @@ import {
   clerkUserPayload,
   signedRequest,
 } from "../tests/support/clerk_payloads.ts";
+import { logLine, printable } from "../supabase/functions/clerk-webhook/log.ts";
 import { defaultStatePath, readDevState } from "./dev_state.ts";
 
 /** Where `supabase functions serve` answers for this function. */
@@ -32,7 +36,7 @@ export const EXAMPLE_USER_ID = "user_29w83sxmDNGwOuEthce5gg56FcC";
 const EXAMPLE_CREATED_AT = 1654012591514;
 const TYPES: readonly string[] = ["user.created", "user.updated", "user.deleted"];
 const USAGE = "usage: npm run send -- user.created|user.updated|user.deleted " +
-  "[--user-id ID] [--url URL] [--svix-id ID]";
+  "[--user-id ID] [--url URL] [--svix-id ID] [--allow-remote]";
 
 /** The event `npm run send` posts: Clerk's example user, updated now. */
 export function exampleEvent(
@@ -57,6 +61,25 @@ function isEventType(value: string): value is ClerkUserEventType {
   return TYPES.includes(value);
 }
 
+/** Whether `url` names this machine: localhost, ::1 or an address in 127.0.0.0/8. */
+export function isLoopbackUrl(url: URL): boolean {
+  // The URL parser has already turned every IPv4 spelling (127.1, 0x7f.0.0.1, 2130706433) into
+  // dotted decimal and every IPv6 one into its shortest form.
+  const host = url.hostname;
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** What the event would do to the user it names on a function that accepts it as genuine. */
+export function remoteEffect(type: ClerkUserEventType, userId: string): string {
+  const what = type === "user.deleted"
+    ? "delete that user's profile and tombstone the id for good: no later event, backfill or " +
+      "reconcile brings the user back"
+    : "create or overwrite that user's profile with made-up data (Example Example, " +
+      "example@example.org) dated now, newer than Clerk's, so reconcile sees nothing to repair";
+  return logLine`${type} for ${userId} is made up and signed with the real secret: the function ` +
+    `would ${what}.`;
+}
+
 async function main(): Promise<number> {
   let parsed;
   try {
@@ -67,11 +90,12 @@ async function main(): Promise<number> {
         "user-id": { type: "string" },
         url: { type: "string" },
         "svix-id": { type: "string" },
+        "allow-remote": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
   } catch (error) {
-    console.error(`${error instanceof Error ? error.message : error}\n${USAGE}`);
+    console.error(`${printable(error instanceof Error ? error.message : error)}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -92,6 +116,21 @@ async function main(): Promise<number> {
     : dev?.FUNCTION_URL
     ? "npm run dev"
     : "supabase functions serve default";
+  const userId = values["user-id"] ?? EXAMPLE_USER_ID;
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    console.error(logLine`not a URL (from ${urlSource}): ${url}`);
+    return 2;
+  }
+  if (!isLoopbackUrl(target) && !values["allow-remote"]) {
+    console.error(logLine`refusing to send to ${url} (from ${urlSource}): not this machine.`);
+    console.error(remoteEffect(type, userId));
+    console.error("Pass --allow-remote to send it anyway.");
+    return 2;
+  }
+
   const envSecret = Deno.env.get("CLERK_WEBHOOK_SECRET")?.split(/[\s,]+/).find((s) => s !== "");
   const secret = envSecret ??
     (dev?.FUNCTION_URL === url ? dev.CLERK_WEBHOOK_SECRET : undefined);
@@ -103,18 +142,17 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const userId = values["user-id"] ?? EXAMPLE_USER_ID;
   const msgId = values["svix-id"] ?? clerkId("msg");
   const body = JSON.stringify(exampleEvent(type, userId));
   let request: Request;
   try {
     request = signedRequest(url, secret, body, { msgId });
   } catch (error) {
-    console.error(`cannot sign: ${error instanceof Error ? error.message : error}`);
+    console.error(logLine`cannot sign: ${error instanceof Error ? error.message : error}`);
     return 2;
   }
-  console.log(`POST ${url} (${urlSource})`);
-  console.log(`${type} for ${userId}, svix-id ${msgId}`);
+  console.log(logLine`POST ${url} (${urlSource})`);
+  console.log(logLine`${type} for ${userId}, svix-id ${msgId}`);
   let response: Response;
   try {
     response = await fetch(request, { signal: AbortSignal.timeout(20_000) });
@@ -122,17 +160,19 @@ async function main(): Promise<number> {
     const cause = error instanceof Error && error.cause instanceof Error
       ? ` (${error.cause.message})`
       : "";
-    console.error(`request failed: ${error instanceof Error ? error.message : error}${cause}`);
+    console.error(
+      logLine`request failed: ${error instanceof Error ? error.message : error}${cause}`,
+    );
     console.error(
       urlSource === "npm run dev"
-        ? `the URL came from ${statePath}: is npm run dev still running? (delete the file if not)`
+        ? logLine`the URL came from ${statePath}: is npm run dev still running? (delete it if not)`
         : "is the function running (npm run dev, or supabase functions serve)?",
     );
     return 1;
   }
   const text = await response.text();
-  console.log(`${response.status} ${response.statusText}`);
-  console.log(text);
+  console.log(logLine`${response.status} ${response.statusText}`);
+  console.log(printable(text));
   if (response.status === 401) {
     console.error("the signature was refused: is CLERK_WEBHOOK_SECRET the function's secret?");
   }

@@ -7,8 +7,15 @@ import { EXIT, runCli } from "../scripts/backfill/cli.ts";
 import { classifyClerkError, createClerkSource } from "../scripts/backfill/clerk_source.ts";
 import { parseArgs, readEnv, UsageError } from "../scripts/backfill/config.ts";
 import { createProgress } from "../scripts/backfill/progress.ts";
-import { runBackfill } from "../scripts/backfill/run_backfill.ts";
-import { loadState } from "../scripts/backfill/state.ts";
+import type { ReconcileReport } from "../scripts/backfill/reconcile.ts";
+import { formatBackfillSummary, formatReconcileReport } from "../scripts/backfill/report.ts";
+import { type BackfillResult, runBackfill } from "../scripts/backfill/run_backfill.ts";
+import {
+  type BackfillState,
+  emptyCounts,
+  loadState,
+  saveState,
+} from "../scripts/backfill/state.ts";
 import { type BackfillStore, createSupabaseBackfillStore } from "../scripts/backfill/store.ts";
 import {
   type ClerkApiStandIn,
@@ -138,7 +145,13 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
       progress: (startDone) => createProgress(out, { label: "backfill", startDone }),
     });
 
-    assert.deepEqual(result.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.deepEqual(result.counts, {
+      applied: 2345,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
     assert.equal(result.interrupted, false);
     assert.equal(await profileCount(h.sql, p), 2345);
     const pages = listRequests(h.clerk);
@@ -171,7 +184,13 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
       resume: false,
       target: "test",
     });
-    assert.deepEqual(again.counts, { applied: 0, stale: 0, unchanged: 2345, failed: 0 });
+    assert.deepEqual(again.counts, {
+      applied: 0,
+      restored: 0,
+      stale: 0,
+      unchanged: 2345,
+      failed: 0,
+    });
   });
 });
 
@@ -189,7 +208,13 @@ Deno.test("runBackfill() waits out a 429 with Retry-After and backs off after a 
     );
     const seconds = (performance.now() - started) / 1000;
 
-    assert.deepEqual(result.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.deepEqual(result.counts, {
+      applied: 2345,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
     assert.equal(await profileCount(h.sql, p), 2345);
     assert.deepEqual(listRequests(h.clerk).map((r) => r.status), [
       200,
@@ -281,7 +306,20 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
     );
     assert.deepEqual(offsets, ["950", "1425", "1900"], "no page is read again");
     assert.equal(second.startDone, 975);
-    assert.deepEqual(second.counts, { applied: 2345, stale: 0, unchanged: 0, failed: 0 });
+    assert.deepEqual(second.carried, {
+      applied: 975,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
+    assert.deepEqual(second.counts, {
+      applied: 2345,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
     assert.equal(await profileCount(h.sql, p), 2345);
     assert.equal(await loadState(h.statePath), null);
   });
@@ -302,7 +340,13 @@ Deno.test("runBackfill() skips nobody when users are deleted between two pages",
       resume: false,
       target: "test",
     });
-    assert.deepEqual(result.counts, { applied: 1500, stale: 0, unchanged: 0, failed: 0 });
+    assert.deepEqual(result.counts, {
+      applied: 1500,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
     assert.equal(await profileCount(h.sql, p), 1500);
     const offsets = listRequests(h.clerk).map((r) => new URLSearchParams(r.query).get("offset"));
     assert.deepEqual(offsets, [null, "475", "950", "475", "950"], "a step back");
@@ -336,7 +380,13 @@ Deno.test("runBackfill() keeps its place after a crash, and refuses another run'
       resume: true,
       target: "test",
     });
-    assert.deepEqual(resumed.counts, { applied: 1200, stale: 0, unchanged: 0, failed: 0 });
+    assert.deepEqual(resumed.counts, {
+      applied: 1200,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 0,
+    });
   });
 });
 
@@ -371,7 +421,13 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
       target: "test",
     });
 
-    assert.deepEqual(result.counts, { applied: 1197, stale: 3, unchanged: 0, failed: 0 });
+    assert.deepEqual(result.counts, {
+      applied: 1197,
+      restored: 0,
+      stale: 3,
+      unchanged: 0,
+      failed: 0,
+    });
     const [row] = await h.sql`
       select first_name, clerk_updated_at from public.profiles where user_id = ${raced.id}`;
     assert.equal(row.first_name, "Renamed");
@@ -389,7 +445,13 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
       resume: false,
       target: "test",
     });
-    assert.deepEqual(again.counts, { applied: 0, stale: 2, unchanged: 1198, failed: 0 });
+    assert.deepEqual(again.counts, {
+      applied: 0,
+      restored: 0,
+      stale: 2,
+      unchanged: 1198,
+      failed: 0,
+    });
     assert.equal(await profileCount(h.sql, p), 1198);
   });
 });
@@ -404,9 +466,9 @@ Deno.test("runBackfill() counts a user it cannot map as failed and writes the re
       resume: false,
       target: "test",
     });
-    assert.deepEqual(result.counts, { applied: 9, stale: 0, unchanged: 0, failed: 1 });
+    assert.deepEqual(result.counts, { applied: 9, restored: 0, stale: 0, unchanged: 0, failed: 1 });
     assert.equal(result.failures[0].userId, all[3].id);
-    assert.match(result.failures[0].reason, /no valid updated_at/);
+    assert.match(result.failures[0].reason, /updated_at is not a valid timestamp/);
   });
 });
 
@@ -433,7 +495,12 @@ Deno.test("sync_clerk_users() waits for a webhook holding the user's lock, then 
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(batch.done, false, "the batch waits for the webhook's transaction");
     });
-    assert.deepEqual(await batch.result, { applied: [], stale: [user.id], unchanged: [] });
+    assert.deepEqual(await batch.result, {
+      applied: [],
+      restored: [],
+      stale: [user.id],
+      unchanged: [],
+    });
     const [row] =
       await sql`select clerk_updated_at from public.profiles where user_id = ${user.id}`;
     assert.equal(row.clerk_updated_at.getTime(), newer.updated_at);
@@ -531,7 +598,7 @@ async function cli(h: Harness, argv: string[], env: Record<string, string> = {})
   return { code, stdout: stdout.join("\n"), stderr: stderr.text() };
 }
 
-Deno.test("reconcile reports planted drift (exit 1), --apply repairs it, then exit 0", async () => {
+Deno.test("reconcile reports planted drift (exit 1), --apply repairs it (exit 0)", async () => {
   await withCluster(async (cluster) => {
     const all = users(1100, "");
     await withHarness({ databaseUrl: cluster.url, users: all }, async (h) => {
@@ -560,9 +627,11 @@ Deno.test("reconcile reports planted drift (exit 1), --apply repairs it, then ex
       assert.match(dry.stdout, /Drift: 4 users\. Run with --apply to repair\./);
       assert.deepEqual(await h.sql`select * from public.profiles order by user_id`, before);
 
+      // A repair job that repaired everything it found has succeeded.
       const applied = await cli(h, ["--dry-run", "--apply"]);
-      assert.equal(applied.code, EXIT.drift, applied.stdout);
-      assert.match(applied.stdout, /Repaired: 2 written, 2 orphans tombstoned/);
+      assert.equal(applied.code, EXIT.ok, applied.stdout);
+      assert.match(applied.stdout, /Repaired: 2 written, 0 restored, 2 orphans tombstoned\n/);
+      assert.match(applied.stdout, /Drift: 4 users found, all repaired\.$/);
       const after = await cli(h, ["--dry-run"]);
       assert.equal(after.code, EXIT.ok, after.stdout);
 
@@ -570,13 +639,33 @@ Deno.test("reconcile reports planted drift (exit 1), --apply repairs it, then ex
         select first_name from public.profiles where user_id = ${outdated.id}`;
       assert.equal(row.first_name, outdated.first_name);
       const tombstones = await h.sql`
-        select user_id from clerk_sync.deleted_users order by user_id`;
-      assert.deepEqual(tombstones.map((t) => t.user_id), [goneInClerk.id, "user_stray"]);
-      // The orphan's tombstone is the webhook's: the user cannot come back.
+        select user_id, kind from clerk_sync.deleted_users order by user_id`;
+      assert.deepEqual(tombstones.map((t) => [t.user_id, t.kind]), [
+        [goneInClerk.id, "inferred"],
+        ["user_stray", "inferred"],
+      ]);
+
+      // Clerk lists the orphan again (it was not deleted after all): reconcile calls its inferred
+      // tombstone drift and --apply restores the user. A user whose deletion Clerk announced but
+      // whom the listing still shows is not drift, and stays deleted.
+      const announced = all[20];
+      assert.equal(await webhook(h.sql, "user.deleted", announced, Date.now()), "deleted");
       h.clerk.put(goneInClerk);
+      const listed = await cli(h, ["--dry-run"]);
+      assert.equal(listed.code, EXIT.drift, listed.stdout);
+      assert.match(listed.stdout, new RegExp(`wrongly tombstoned +1  ${goneInClerk.id}\n`));
+      assert.match(listed.stdout, /deleted meanwhile +1 {2}deletion announced by Clerk; not drift/);
+      const restored = await cli(h, ["--apply"]);
+      assert.equal(restored.code, EXIT.ok, restored.stdout);
+      assert.match(restored.stdout, /Repaired: 0 written, 1 restored, 0 orphans tombstoned\n/);
+      const [back] = await h.sql`
+        select first_name from public.profiles where user_id = ${goneInClerk.id}`;
+      assert.equal(back?.first_name, goneInClerk.first_name);
       const rerun = await cli(h, []);
       assert.equal(rerun.code, EXIT.ok);
-      assert.match(rerun.stdout, /stale +1/);
+      assert.match(rerun.stdout, /unchanged +1,099/);
+      assert.match(rerun.stdout, /stale +1 {2}kept newer webhook data or an announced deletion/);
+      assert.equal(await profileCount(h.sql, ""), 1099);
     });
   });
 });
@@ -586,13 +675,185 @@ Deno.test("reconcile --apply refuses to tombstone more orphans than --max-orphan
     await withHarness({ databaseUrl: cluster.url, users: users(30, "") }, async (h) => {
       assert.equal((await cli(h, [])).code, EXIT.ok);
       for (let i = 1; i <= 20; i++) h.clerk.remove(fakeClerkUser(i).id);
-      const refused = await cli(h, ["--apply", "--max-orphans", "5"]);
+      const refused = await cli(h, [
+        "--apply",
+        "--max-orphans",
+        "5",
+        "--max-orphan-percent",
+        "100",
+      ]);
       assert.equal(refused.code, EXIT.error, refused.stdout);
-      assert.match(refused.stdout, /Orphans left alone: 20 profiles have no Clerk user/);
+      assert.match(
+        refused.stdout,
+        /Refused to repair, nothing written: 20 of 30 profiles have no Clerk user, more than --max-orphans=5: is CLERK_SECRET_KEY/,
+      );
       const [{ n }] = await h.sql`select count(*)::int as n from clerk_sync.deleted_users`;
       assert.equal(n, 0);
     });
   });
+});
+
+/** Every row of profiles and of the tombstones, to prove that a run wrote nothing. */
+async function mirror(sql: postgres.Sql) {
+  return {
+    profiles: await sql`select * from public.profiles order by user_id`,
+    tombstones: await sql`select * from clerk_sync.deleted_users order by user_id`,
+  };
+}
+
+Deno.test("reconcile --apply with another instance's key writes nothing; the right key undoes an override", async () => {
+  await withCluster(async (cluster) => {
+    const empty = startClerkApiStandIn({ secretKey: "sk_test_empty_instance" });
+    const other = startClerkApiStandIn({
+      secretKey: "sk_test_other_instance",
+      users: users(3, "other_"),
+    });
+    const keyOf = (clerk: ClerkApiStandIn) => ({
+      CLERK_SECRET_KEY: clerk.secretKey,
+      CLERK_API_URL: clerk.url,
+    });
+    try {
+      await withHarness({ databaseUrl: cluster.url, users: users(73, "") }, async (h) => {
+        assert.equal((await cli(h, [])).code, EXIT.ok, "the backfill with the right key");
+        const before = await mirror(h.sql);
+
+        // An empty instance: refused whatever the limits say, and nothing written.
+        for (const limits of [[], ["--max-orphans", "1000", "--max-orphan-percent", "100"]]) {
+          const run = await cli(h, ["--apply", ...limits], keyOf(empty));
+          assert.equal(run.code, EXIT.error, run.stdout);
+          assert.match(
+            run.stdout,
+            /Refused to repair, nothing written: Clerk listed no users while profiles holds 73: is CLERK_SECRET_KEY the key of this project's Clerk instance\?/,
+          );
+          assert.match(run.stdout, /Drift: 73 users found, none repaired\.$/);
+          assert.deepEqual(await mirror(h.sql), before);
+        }
+        const dry = await cli(h, ["--dry-run"], keyOf(empty));
+        assert.equal(dry.code, EXIT.drift, dry.stdout);
+        assert.match(dry.stdout, /--apply would refuse: Clerk listed no users/);
+
+        // An instance with 3 users: 73 orphans (100%) are refused by either limit, and its 3
+        // users are not written either.
+        for (const limits of [[], ["--max-orphans", "50", "--max-orphan-percent", "100"]]) {
+          const run = await cli(h, ["--apply", ...limits], keyOf(other));
+          assert.equal(run.code, EXIT.error, run.stdout);
+          assert.match(run.stdout, /Refused to repair, nothing written: 73 of 73 profiles/);
+          assert.match(run.stdout, /missing in Supabase +3 {2}user_other_0000001/);
+          assert.deepEqual(await mirror(h.sql), before);
+        }
+
+        // An operator who raises both limits gets the tombstones, as inferred ones...
+        const forced = await cli(h, [
+          "--apply",
+          "--max-orphans",
+          "1000",
+          "--max-orphan-percent",
+          "100",
+        ], keyOf(other));
+        assert.equal(forced.code, EXIT.ok, forced.stdout);
+        assert.match(forced.stdout, /Repaired: 3 written, 0 restored, 73 orphans tombstoned/);
+        const [kinds] = await h.sql`
+          select count(*)::int as n, count(*) filter (where kind = 'inferred')::int as inferred
+          from clerk_sync.deleted_users`;
+        assert.deepEqual({ ...kinds }, { n: 73, inferred: 73 });
+
+        // ...which the right key lifts: the backfill restores every user...
+        const backfill = await cli(h, []);
+        assert.equal(backfill.code, EXIT.ok, backfill.stdout);
+        assert.match(backfill.stdout, /restored +73 {2}inferred tombstone lifted/);
+        // ...and reconcile tombstones the other instance's 3 users (3 of 76: under both limits).
+        const repair = await cli(h, ["--apply"]);
+        assert.equal(repair.code, EXIT.ok, repair.stdout);
+        assert.match(repair.stdout, /orphaned profiles +3 {2}user_other_0000001/);
+        assert.match(repair.stdout, /Drift: 3 users found, all repaired\.$/);
+        const after = await cli(h, ["--dry-run"]);
+        assert.equal(after.code, EXIT.ok, after.stdout);
+        assert.match(after.stdout, /in sync +73\n/);
+        assert.deepEqual(
+          (await mirror(h.sql)).profiles.map((row) => row.user_id),
+          before.profiles.map((row) => row.user_id),
+        );
+      });
+    } finally {
+      await empty.close();
+      await other.close();
+    }
+  });
+});
+
+Deno.test("reconcile --apply refuses orphans over 10% of the profiles unless --max-orphan-percent allows them", async () => {
+  await withCluster(async (cluster) => {
+    const all = users(30, "");
+    await withHarness({ databaseUrl: cluster.url, users: all }, async (h) => {
+      assert.equal((await cli(h, [])).code, EXIT.ok);
+      // 4 of 30 profiles (13%) lost their Clerk user, far below --max-orphans=100; one row is
+      // missing too.
+      for (const user of all.slice(0, 4)) h.clerk.remove(user.id);
+      await h.sql`delete from public.profiles where user_id = ${all[29].id}`;
+      const before = await mirror(h.sql);
+
+      const refused = await cli(h, ["--apply"]);
+      assert.equal(refused.code, EXIT.error, refused.stdout);
+      assert.match(
+        refused.stdout,
+        /Refused to repair, nothing written: 4 of 29 profiles have no Clerk user, more than --max-orphan-percent=10 \(13\.8%\): is CLERK_SECRET_KEY/,
+      );
+      assert.deepEqual(await mirror(h.sql), before, "not even the missing user is written");
+
+      const allowed = await cli(h, ["--apply", "--max-orphan-percent", "15"]);
+      assert.equal(allowed.code, EXIT.ok, allowed.stdout);
+      assert.match(allowed.stdout, /Repaired: 1 written, 0 restored, 4 orphans tombstoned/);
+      const tombstones = await h.sql`
+        select user_id, kind from clerk_sync.deleted_users order by user_id`;
+      assert.deepEqual(
+        tombstones.map((t) => [t.user_id, t.kind]),
+        all.slice(0, 4).map((user) => [user.id, "inferred"]),
+      );
+    });
+  });
+});
+
+Deno.test("the tombstone-kinds migration calls a tombstone announced when the log holds a user.deleted", async () => {
+  const cluster = await startCluster({ migrate: false });
+  const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  try {
+    const root = new URL("../", import.meta.url).pathname;
+    const migrations = [...Deno.readDirSync(`${root}supabase/migrations`)]
+      .map((entry) => entry.name).filter((name) => name.endsWith(".sql")).sort();
+    const kinds = "20261129120000_clerk_inferred_tombstones.sql";
+    assert.ok(migrations.includes(kinds));
+    await sql.unsafe(await Deno.readTextFile(`${root}tests/support/supabase_mirror.sql`));
+    for (const name of migrations.filter((name) => name < kinds)) {
+      await sql.unsafe(await Deno.readTextFile(`${root}supabase/migrations/${name}`));
+    }
+
+    // Before: Ada deleted by the webhook, Bob tombstoned by reconcile, Cleo created by the
+    // webhook and tombstoned by reconcile, Dan deleted by the webhook with the log pruned since.
+    const at = "2026-03-01T10:00:00Z";
+    await sql`select public.sync_clerk_user('msg_m1', 'user.deleted', 'user_mAda', ${at})`;
+    await sql`select public.tombstone_clerk_users(array['user_mBob'], ${at})`;
+    await sql`select public.sync_clerk_user('msg_m2', 'user.created', 'user_mCleo', ${at}, '{}')`;
+    await sql`select public.tombstone_clerk_users(array['user_mCleo'], ${at})`;
+    await sql`select public.sync_clerk_user('msg_m3', 'user.deleted', 'user_mDan', ${at})`;
+    await sql`delete from clerk_sync.webhook_events where svix_id = 'msg_m3'`;
+
+    await sql.unsafe(await Deno.readTextFile(`${root}supabase/migrations/${kinds}`));
+    const rows = await sql`select user_id, kind from clerk_sync.deleted_users order by user_id`;
+    assert.deepEqual(rows.map((row) => [row.user_id, row.kind]), [
+      ["user_mAda", "announced"],
+      ["user_mBob", "inferred"],
+      ["user_mCleo", "inferred"],
+      ["user_mDan", "inferred"],
+    ]);
+    await assert.rejects(
+      sql`insert into clerk_sync.deleted_users (user_id, deleted_at) values ('user_mEve', now())`,
+      (error: { code?: string }) => error.code === "23502",
+      "a new tombstone must name its kind",
+    );
+  } finally {
+    await sql.end();
+    await cluster.destroy();
+  }
 });
 
 Deno.test("the backfill command exits 2 on a refused Clerk key and on missing settings", async () => {
@@ -654,9 +915,164 @@ Deno.test("scripts/backfill.ts stops on SIGINT (exit 130) and --resume finishes 
     assert.equal(second.code, 0, secondOut + secondErr);
     assert.match(secondErr, /Resuming after user 975 of 2345/);
     assert.match(secondOut, /Backfill finished: 2,345 of 2,345 Clerk users, 1,370 in this run/);
-    assert.match(secondOut, /applied +2,345/);
+    assert.match(secondOut, /^ +total +this run +carried over$/m);
+    assert.match(secondOut, /^ {2}applied +2,345 +1,370 +975 {2}inserted or updated$/m);
+    assert.match(secondOut, /^ {2}stale +0 +0 +0 {2}kept newer/m);
     assert.equal(await profileCount(h.sql, p), 2345);
   });
+});
+
+/** A consistent state file of a run that wrote `done` users (all applied) up to `offset`. */
+function savedState(done: number, cursor: Partial<BackfillState["cursor"]> = {}): BackfillState {
+  const now = new Date().toISOString();
+  return {
+    version: 2,
+    target: "test",
+    cursor: { offset: done, lastCreatedAt: Date.UTC(2024, 0, 1), lastIds: ["user_x"], ...cursor },
+    done,
+    total: done,
+    counts: { ...emptyCounts(), applied: done },
+    failures: [],
+    startedAt: now,
+    updatedAt: now,
+  };
+}
+
+Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's user count", async () => {
+  const p = prefix();
+  await withHarness({ users: users(10, p) }, async (h) => {
+    const resume = () =>
+      runBackfill(sourceFor(h.clerk), h.store, {
+        statePath: h.statePath,
+        resume: true,
+        target: "test",
+      });
+    await saveState(h.statePath, savedState(5, { lastCreatedAt: Date.now() + 86_400_000 }));
+    await assert.rejects(
+      resume(),
+      /cannot be resumed: its cursor is in the future \(a user created at .*\)\. Start over without --resume/,
+    );
+    await saveState(h.statePath, savedState(500, { offset: 500 }));
+    await assert.rejects(
+      resume(),
+      /cannot be resumed: its cursor \(offset 500\) is past the 10 users Clerk has now/,
+    );
+    assert.equal(await profileCount(h.sql, p), 0, "nothing written");
+
+    // Through the command: exit 2 and the message; without --resume the file is ignored.
+    const target = `${h.clerk.url} -> ${h.supabaseUrl}`;
+    await saveState(h.statePath, { ...savedState(500, { offset: 500 }), target });
+    const refused = await cli(h, ["--resume"]);
+    assert.equal(refused.code, EXIT.error);
+    assert.match(refused.stderr, /Start over without --resume \(safe: every write is guarded/);
+    const fresh = await cli(h, []);
+    assert.equal(fresh.code, EXIT.ok, fresh.stdout + fresh.stderr);
+    assert.match(fresh.stderr, /Found an unfinished run after user 500; starting over/);
+    assert.equal(await profileCount(h.sql, p), 10);
+  });
+});
+
+Deno.test("loadState() refuses counts that do not add up to done, negative ones, and old files", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "backfill-state-" });
+  const path = `${dir}/state.json`;
+  const write = (value: unknown) => Deno.writeTextFile(path, JSON.stringify(value));
+  try {
+    const good = savedState(975);
+    await write(good);
+    assert.deepEqual(await loadState(path), good);
+    const cases: [unknown, RegExp][] = [
+      [{ ...good, done: 1000 }, /its counts add up to 975, not to done \(1000\)/],
+      [
+        { ...good, counts: { ...good.counts, applied: 980, stale: -5 } },
+        /its counts are not all counts/,
+      ],
+      [{ ...good, counts: { ...good.counts, applied: 975.5 } }, /its counts are not all counts/],
+      [{ ...good, counts: { applied: 975, stale: 0, unchanged: 0, failed: 0 } }, /not all counts/],
+      [{ ...good, failures: [{ userId: "user_1", reason: "x" }] }, /failures do not match/],
+      [{ ...good, cursor: { ...good.cursor, offset: -1 } }, /its cursor is malformed/],
+      [{ ...good, cursor: { ...good.cursor, lastCreatedAt: "soon" } }, /its cursor is malformed/],
+      [{ ...good, version: 1 }, /written by an older version/],
+      [{ ...good, startedAt: "yesterday" }, /its times are malformed/],
+      [[], /not a backfill state file/],
+    ];
+    for (const [value, message] of cases) {
+      await write(value);
+      await assert.rejects(loadState(path), message);
+    }
+    await Deno.writeTextFile(path, "{not json");
+    await assert.rejects(loadState(path), /it is not JSON\. Start over without --resume/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the command escapes control characters in user ids, reasons and Clerk's messages", async () => {
+  const p = prefix();
+  const forged = `user_${p}Eve\nSuccessfully synced profile for user user_forged`;
+  const all = [
+    ...users(2, p),
+    fakeClerkUser(3, { prefix: p, fields: { id: forged, updated_at: 0 } }),
+  ];
+  await withHarness({ users: all }, async (h) => {
+    const run = await cli(h, []);
+    assert.equal(run.code, EXIT.error, "a user failed");
+    assert.doesNotMatch(run.stdout, /^Successfully/m);
+    assert.ok(
+      run.stdout.includes(`    user_${p}Eve\\nSuccessfully synced profile for user user_forged: `),
+      run.stdout,
+    );
+
+    h.clerk.injectFault({ status: 422, message: "bad\r\nSuccessfully synced \x1b[2Jeverything" });
+    const refused = await cli(h, []);
+    assert.equal(refused.code, EXIT.error);
+    assert.doesNotMatch(refused.stderr, /^Successfully/m);
+    assert.match(
+      refused.stderr,
+      /backfill: Clerk answered 422: bad\\r\\nSuccessfully synced \\u001b\[2Jeverything \(internal_clerk_error\)\n/,
+    );
+  });
+});
+
+Deno.test("formatReconcileReport() and formatBackfillSummary() print values from Clerk escaped", () => {
+  const hostile = "user_a\nSuccessfully synced profile for user user_b\u2028\u202e";
+  const report: ReconcileReport = {
+    apply: false,
+    clerkUsers: 2,
+    profiles: 1,
+    inSync: 0,
+    newer: 0,
+    deleted: 0,
+    missing: [hostile],
+    outdated: [],
+    restorable: [],
+    orphans: [hostile],
+    repaired: null,
+    refused: null,
+    failures: [{ userId: hostile, reason: "no valid updated_at\r\nIn sync." }],
+    interrupted: false,
+    seconds: 0,
+  };
+  const text = formatReconcileReport(report);
+  assert.doesNotMatch(text, /^(Successfully|In sync)/m);
+  assert.match(
+    text,
+    /missing in Supabase +1 {2}user_a\\nSuccessfully synced .*user_b\\u2028\\u202e\n/,
+  );
+  assert.match(text, /user_a\\n.*: no valid updated_at\\r\\nIn sync\.\n/);
+
+  const result: BackfillResult = {
+    counts: { ...emptyCounts(), failed: 1 },
+    carried: null,
+    failures: [{ userId: hostile, reason: "\x1b[31mred" }],
+    total: 1,
+    processed: 1,
+    startDone: 0,
+    interrupted: false,
+    seconds: 1,
+  };
+  const summary = formatBackfillSummary(result, "state.json");
+  assert.doesNotMatch(summary, /^Successfully/m);
+  assert.match(summary, /: \\u001b\[31mred$/);
 });
 
 // ---- units ----
@@ -683,6 +1099,14 @@ Deno.test("parseArgs() reads the modes; --apply wins over the reconcile script's
   assert.equal(parseArgs(["--dry-run", "--apply"]).mode, "apply");
   assert.equal(parseArgs(["--resume", "--state=x.json"]).statePath, "x.json");
   assert.equal(parseArgs(["--max-orphans", "7", "--apply"]).maxOrphans, 7);
+  assert.equal(parseArgs(["--apply"]).maxOrphanPercent, 10);
+  assert.equal(parseArgs(["--apply", "--max-orphan-percent=2.5"]).maxOrphanPercent, 2.5);
+  for (const bad of ["-1", "101", "ten", "1e1", ""]) {
+    assert.throws(
+      () => parseArgs(["--apply", "--max-orphan-percent", bad]),
+      /--max-orphan-percent (must be a number from 0 to 100|needs a value)/,
+    );
+  }
   assert.throws(() => parseArgs(["--dry-run", "--resume"]), UsageError);
   assert.throws(() => parseArgs(["--bogus"]), /unknown option --bogus/);
 });

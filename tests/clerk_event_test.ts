@@ -83,3 +83,52 @@ Deno.test("parseClerkEvent() rejects a user update without updated_at", () => {
   const event = { ...fixture, data: { ...fixture.data, updated_at: null } };
   assert.throws(() => parseClerkEvent(body(event), "msg_9", SVIX_TS), PayloadError);
 });
+
+Deno.test("parseClerkEvent() rejects an updated_at PostgreSQL cannot store, naming event and user", () => {
+  const event = {
+    ...fixture,
+    type: "user.updated",
+    data: { ...fixture.data, updated_at: 8.64e15 },
+  };
+  assert.throws(() => parseClerkEvent(body(event), "msg_10", SVIX_TS), (error: Error) => {
+    assert.ok(error instanceof PayloadError);
+    assert.match(error.message, /^data\.updated_at is not a valid timestamp/);
+    assert.deepEqual(error.subject, { eventType: "user.updated", userId: "user_123" });
+    return true;
+  });
+});
+
+Deno.test("parseClerkEvent() rejects a user.deleted whose timestamp PostgreSQL cannot store", () => {
+  const deleted = {
+    data: { deleted: true, id: "user_123" },
+    type: "user.deleted",
+    timestamp: 8.64e15,
+  };
+  assert.throws(() => parseClerkEvent(body(deleted), "msg_11", SVIX_TS), (error: Error) => {
+    assert.ok(error instanceof PayloadError);
+    assert.match(error.message, /^timestamp is not a valid timestamp/);
+    assert.deepEqual(error.subject, { eventType: "user.deleted", userId: "user_123" });
+    return true;
+  });
+});
+
+Deno.test("parseClerkEvent() rejects a user.deleted whose id holds control characters", () => {
+  const deleted = { data: { deleted: true, id: "user_1\nuser_2" }, type: "user.deleted" };
+  assert.throws(() => parseClerkEvent(body(deleted), "msg_12", SVIX_TS), (error: Error) => {
+    assert.ok(error instanceof PayloadError);
+    assert.equal(error.message, "data.id contains control characters or lone surrogates");
+    assert.deepEqual(error.subject, { eventType: "user.deleted", userId: undefined });
+    return true;
+  });
+});
+
+Deno.test("parseClerkEvent() cleans the profile of a user event", () => {
+  const data = {
+    ...fixture.data,
+    first_name: "Eve\u0000",
+    public_metadata: { "a\u0000": "\ud800b" },
+  };
+  const event = parseClerkEvent(body({ ...fixture, data }), "msg_13", SVIX_TS);
+  assert.equal(event.kind === "user" && event.profile?.first_name, "Eve");
+  assert.deepEqual(event.kind === "user" && event.profile?.public_metadata, { a: "b" });
+});

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { displayName, toProfile } from "../supabase/functions/clerk-webhook/clerk_user.ts";
+import {
+  displayName,
+  epochMsToIso,
+  MAX_METADATA_DEPTH,
+  toProfile,
+} from "../supabase/functions/clerk-webhook/clerk_user.ts";
 import { PayloadError } from "../supabase/functions/clerk-webhook/errors.ts";
 
 const fixture = JSON.parse(
@@ -90,4 +95,127 @@ Deno.test("displayName() prefers the full name, then the username", () => {
   assert.equal(displayName(profile), "Test User");
   assert.equal(displayName({ ...profile, last_name: null }), "Test");
   assert.equal(displayName({ ...profile, first_name: null, last_name: null }), "testuser");
+});
+
+function assertPayloadError(user: Record<string, unknown>, message: RegExp): void {
+  assert.throws(() => toProfile(user), (error: Error) => {
+    assert.ok(error instanceof PayloadError, `${error.name}: ${error.message}`);
+    assert.match(error.message, message);
+    return true;
+  });
+}
+
+function nested(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = { leaf: true };
+  for (let i = 1; i < depth; i++) value = { next: value };
+  return value;
+}
+
+Deno.test("toProfile() drops NUL characters from every stored string", () => {
+  const user = {
+    ...fixture.data,
+    first_name: "Ev\u0000e",
+    last_name: "\u0000",
+    username: "eve\u0000x",
+    image_url: "https://img.clerk.com/a\u0000b",
+    email_addresses: [{ id: "idn_1", email_address: "eve\u0000@example.org" }],
+    primary_email_address_id: "idn_1",
+    phone_numbers: [{ id: "idn_2", phone_number: "+1555\u00000100" }],
+    primary_phone_number_id: "idn_2",
+  };
+  const profile = toProfile(user);
+  assert.equal(profile.first_name, "Eve");
+  assert.equal(profile.last_name, null, "a name that was only a NUL is no name");
+  assert.equal(profile.username, "evex");
+  assert.equal(profile.image_url, "https://img.clerk.com/ab");
+  assert.equal(profile.email, "eve@example.org");
+  assert.equal(profile.phone, "+15550100");
+});
+
+Deno.test("toProfile() drops lone surrogates but keeps surrogate pairs", () => {
+  const profile = toProfile({
+    ...fixture.data,
+    first_name: "A\ud800B\udc00C",
+    last_name: "Smile \ud83d\ude42",
+  });
+  assert.equal(profile.first_name, "ABC");
+  assert.equal(profile.last_name, "Smile \u{1f642}");
+});
+
+Deno.test("toProfile() cleans public_metadata keys and values at every depth", () => {
+  const profile = toProfile({
+    ...fixture.data,
+    public_metadata: {
+      "pl\u0000an": "pro\u0000",
+      tags: ["a\ud800", { "k\udc00": ["\u0000x"] }],
+      n: 1,
+      ok: true,
+      none: null,
+    },
+  });
+  assert.deepEqual(profile.public_metadata, {
+    plan: "pro",
+    tags: ["a", { k: ["x"] }],
+    n: 1,
+    ok: true,
+    none: null,
+  });
+});
+
+Deno.test("toProfile() keeps a __proto__ metadata key as data", () => {
+  const user = JSON.parse(
+    '{"id":"user_p","updated_at":1700000000000,' +
+      '"public_metadata":{"__proto__":{"admin":true}}}',
+  );
+  const profile = toProfile(user);
+  assert.equal(JSON.stringify(profile.public_metadata), '{"__proto__":{"admin":true}}');
+  assert.equal(Object.getPrototypeOf(profile.public_metadata), Object.prototype);
+});
+
+Deno.test("toProfile() rejects public_metadata nested deeper than 100 levels", () => {
+  assert.equal(MAX_METADATA_DEPTH, 100);
+  assert.ok(toProfile({ ...fixture.data, public_metadata: nested(100) }));
+  assertPayloadError(
+    { ...fixture.data, public_metadata: nested(101) },
+    /^data\.public_metadata is nested deeper than 100 levels$/,
+  );
+  const arrays = JSON.parse(`{"deep":${"[".repeat(5000)}${"]".repeat(5000)}}`);
+  assertPayloadError({ ...fixture.data, public_metadata: arrays }, /nested deeper than 100/);
+});
+
+Deno.test("toProfile() rejects an id with NUL or control characters", () => {
+  for (const id of ["user_1\u0000", "user_1\nuser_admin", "user_\u001b[31m", "user_\ud800"]) {
+    assertPayloadError(
+      { ...fixture.data, id },
+      /^data\.id contains control characters or lone surrogates$/,
+    );
+  }
+});
+
+Deno.test("toProfile() rejects an updated_at outside PostgreSQL's range", () => {
+  for (const updatedAt of [8.64e15, -1, 0, 253402300800000, 1.5, Number.NaN, 1e300]) {
+    assertPayloadError(
+      { ...fixture.data, updated_at: updatedAt },
+      /^data\.updated_at is not a valid timestamp/,
+    );
+  }
+});
+
+Deno.test("toProfile() rejects a created_at outside PostgreSQL's range", () => {
+  assertPayloadError(
+    { ...fixture.data, created_at: 8.64e15 },
+    /^data\.created_at is not a valid timestamp/,
+  );
+  assertPayloadError(
+    { ...fixture.data, created_at: "yesterday" },
+    /^data\.created_at is not a valid timestamp/,
+  );
+});
+
+Deno.test("epochMsToIso() accepts integers from 1970 to the end of 9999 only", () => {
+  assert.equal(epochMsToIso(1), "1970-01-01T00:00:00.001Z");
+  assert.equal(epochMsToIso(253402300799999), "9999-12-31T23:59:59.999Z");
+  for (const value of [0, 253402300800000, 8.64e15, 1.5, "1700000000000", null, Infinity]) {
+    assert.equal(epochMsToIso(value), null, String(value));
+  }
 });

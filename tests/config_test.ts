@@ -33,7 +33,6 @@ Deno.test("loadConfig() reads the required variables with defaults", () => {
     serviceKey: BASE.SUPABASE_SERVICE_ROLE_KEY,
     serviceKeySource: "SUPABASE_SERVICE_ROLE_KEY",
     dbTimeoutMs: 8000,
-    port: 8000,
   });
 });
 
@@ -102,9 +101,106 @@ Deno.test("loadConfig() rejects a SUPABASE_URL that is not http(s)", () => {
 });
 
 Deno.test("loadConfig() validates the optional numbers", () => {
-  const config = loadConfig(env({ ...BASE, SYNC_DB_TIMEOUT_MS: "2500", PORT: "9999" }));
+  const config = loadConfig(env({ ...BASE, SYNC_DB_TIMEOUT_MS: "2500" }));
   assert.equal(config.dbTimeoutMs, 2500);
-  assert.equal(config.port, 9999);
   assertConfigError({ ...BASE, SYNC_DB_TIMEOUT_MS: "soon" }, "SYNC_DB_TIMEOUT_MS");
-  assertConfigError({ ...BASE, PORT: "-1" }, "PORT");
+});
+
+Deno.test("loadConfig() leaves PORT to readListenPort(): a bad PORT is no configuration error", () => {
+  assert.doesNotThrow(() => loadConfig(env({ ...BASE, PORT: "eighty" })));
+});
+
+Deno.test("loadConfig() accepts CLERK_WEBHOOK_SIGNING_SECRET, the name Clerk's guide uses", () => {
+  const config = loadConfig(env({
+    ...BASE,
+    CLERK_WEBHOOK_SECRET: undefined,
+    CLERK_WEBHOOK_SIGNING_SECRET: `${SECRET} ${SECOND}`,
+  }));
+  assert.deepEqual(config.webhookSecrets, [SECRET, SECOND]);
+});
+
+Deno.test("loadConfig() accepts both secret variables set to the same secrets", () => {
+  const config = loadConfig(env({
+    ...BASE,
+    CLERK_WEBHOOK_SECRET: `${SECRET},${SECOND}`,
+    CLERK_WEBHOOK_SIGNING_SECRET: `${SECRET} ${SECOND}`,
+  }));
+  assert.deepEqual(config.webhookSecrets, [SECRET, SECOND]);
+});
+
+Deno.test("loadConfig() rejects both secret variables set to different secrets, naming both", () => {
+  const values = { ...BASE, CLERK_WEBHOOK_SIGNING_SECRET: SECOND };
+  assert.throws(() => loadConfig(env(values)), (error: Error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.variable, "CLERK_WEBHOOK_SECRET and CLERK_WEBHOOK_SIGNING_SECRET");
+    assert.equal(
+      error.message,
+      "CLERK_WEBHOOK_SECRET and CLERK_WEBHOOK_SIGNING_SECRET are both set, to different secrets: " +
+        "set only one of them",
+    );
+    assert.ok(!error.message.includes(SECRET.slice(6)) && !error.message.includes(SECOND.slice(6)));
+    return true;
+  });
+});
+
+Deno.test("loadConfig() names CLERK_WEBHOOK_SIGNING_SECRET when its secret is malformed", () => {
+  assertConfigError(
+    { ...BASE, CLERK_WEBHOOK_SECRET: undefined, CLERK_WEBHOOK_SIGNING_SECRET: "whsec_not*base64!" },
+    "CLERK_WEBHOOK_SIGNING_SECRET",
+  );
+});
+
+Deno.test("loadConfig() says which variables it looked for when no secret is set", () => {
+  assert.throws(() => loadConfig(env({ ...BASE, CLERK_WEBHOOK_SECRET: undefined })), (error) => {
+    assert.ok(error instanceof ConfigError);
+    assert.equal(error.variable, "CLERK_WEBHOOK_SECRET");
+    assert.match(
+      error.message,
+      /^CLERK_WEBHOOK_SECRET is not set, nor CLERK_WEBHOOK_SIGNING_SECRET/,
+    );
+    return true;
+  });
+});
+
+Deno.test("loadConfig() rejects a signing secret shorter than 24 bytes without echoing it", () => {
+  // whsec_AA== is 1 byte; 23 bytes is one short of what Svix generates.
+  for (const short of ["whsec_AA==", "whsec_AAAA", "whsec_" + btoa("x".repeat(23))]) {
+    for (const variable of ["CLERK_WEBHOOK_SECRET", "CLERK_WEBHOOK_SIGNING_SECRET"]) {
+      const values = { ...BASE, CLERK_WEBHOOK_SECRET: undefined, [variable]: `${SECRET} ${short}` };
+      assert.throws(() => loadConfig(env(values)), (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.variable, variable);
+        assert.equal(
+          error.message,
+          `${variable} entry 2 is too short: a signing secret decodes to at least 24 bytes`,
+        );
+        return true;
+      });
+    }
+  }
+  assert.deepEqual(
+    loadConfig(env({ ...BASE, CLERK_WEBHOOK_SECRET: "whsec_" + btoa("x".repeat(24)) }))
+      .webhookSecrets.length,
+    1,
+  );
+});
+
+Deno.test("loadConfig() states every configuration error on one line", () => {
+  const cases: Record<string, string | undefined>[] = [
+    { CLERK_WEBHOOK_SECRET: undefined },
+    { CLERK_WEBHOOK_SECRET: "whsec_AA==" },
+    { CLERK_WEBHOOK_SIGNING_SECRET: SECOND },
+    { SUPABASE_URL: "nope" },
+    { SUPABASE_SERVICE_ROLE_KEY: undefined },
+    { SUPABASE_SECRET_KEYS: "{" },
+    { SYNC_DB_TIMEOUT_MS: "0" },
+  ];
+  for (const change of cases) {
+    assert.throws(() => loadConfig(env({ ...BASE, ...change })), (error: Error) => {
+      assert.ok(error instanceof ConfigError);
+      assert.ok(!/[\r\n]/.test(error.message), error.message);
+      for (const name of error.variable.split(" and ")) assert.ok(error.message.includes(name));
+      return true;
+    });
+  }
 });

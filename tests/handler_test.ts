@@ -53,18 +53,49 @@ function deletedEvent(id: string, timestamp: number): string {
   });
 }
 
-function signed(body: string, msgId = `msg_${crypto.randomUUID()}`): Request {
-  const now = new Date();
-  return new Request("http://function.test/clerk-webhook", {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "svix-id": msgId,
-      "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
-      "svix-signature": new Webhook(SECRET).sign(msgId, now, body),
-    },
-    body,
+function signedHeaders(
+  body: string,
+  msgId = `msg_${crypto.randomUUID().replaceAll("-", "")}`,
+  now = new Date(),
+): Headers {
+  return new Headers({
+    "content-type": "application/json",
+    "svix-id": msgId,
+    "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
+    "svix-signature": new Webhook(SECRET).sign(msgId, now, body),
   });
+}
+
+function signed(body: string, msgId?: string): Request {
+  return post(signedHeaders(body, msgId), body);
+}
+
+function post(headers: Headers, body: BodyInit): Request {
+  return new Request("http://function.test/clerk-webhook", { method: "POST", headers, body });
+}
+
+/** A body that counts the chunks read from it, yields `chunks` of them, then stalls or ends. */
+function countingBody(
+  options: { chunks?: number; chunkBytes?: number; stall?: boolean } = {},
+): { body: ReadableStream<Uint8Array>; pulled: () => number; cancelled: () => boolean } {
+  const { chunks = Infinity, chunkBytes = 64 * 1024, stall = false } = options;
+  let pulled = 0;
+  let cancelled = false;
+  const chunk = new TextEncoder().encode("x".repeat(chunkBytes));
+  const body = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (pulled >= chunks) {
+        if (stall) return new Promise<void>(() => {}); // never settles: a client that went quiet
+        return controller.close();
+      }
+      pulled++;
+      controller.enqueue(chunk);
+    },
+    cancel() {
+      cancelled = true;
+    },
+  }, { highWaterMark: 0 }); // nothing is pulled until the handler reads
+  return { body, pulled: () => pulled, cancelled: () => cancelled };
 }
 
 async function withStack(
@@ -75,7 +106,7 @@ async function withStack(
       sql: postgres.Sql;
     },
   ) => Promise<void>,
-  options: { key?: string; unreachable?: boolean } = {},
+  options: { key?: string; unreachable?: boolean; bodyTimeoutMs?: number } = {},
 ): Promise<void> {
   assert.ok(DATABASE_URL, "DATABASE_URL is set by scripts/test.ts");
   const sql = postgres(DATABASE_URL, { max: 2, onnotice: () => {} });
@@ -96,6 +127,7 @@ async function withStack(
     secrets: [SECRET],
     store: createSupabaseStore(client, { timeoutMs: 5000 }),
     log,
+    bodyTimeoutMs: options.bodyTimeoutMs,
   });
   try {
     await fn({ handle, lines, sql });
@@ -192,8 +224,9 @@ Deno.test("createHandler() answers 405 with Allow: POST to other methods", async
   });
 });
 
-Deno.test("createHandler() answers 413 to a body over 1 MiB and does not write", async () => {
-  await withStack(async ({ handle, sql }) => {
+Deno.test("createHandler() answers 413 to a body over 256 KiB and does not write", async () => {
+  assert.equal(MAX_BODY_BYTES, 256 * 1024);
+  await withStack(async ({ handle, lines, sql }) => {
     const id = userId();
     const padding = "x".repeat(MAX_BODY_BYTES);
     const body = userEvent("user.created", id, 1_700_000_000_000).replace(
@@ -202,28 +235,224 @@ Deno.test("createHandler() answers 413 to a body over 1 MiB and does not write",
     );
     const res = await handle(signed(body));
     assert.equal(res.status, 413);
-    await res.body?.cancel();
+    assert.deepEqual(await res.json(), { error: "body exceeds 262144 bytes" });
+    assert.deepEqual(lines, ["Rejected webhook (413): body exceeds 262144 bytes"]);
     assert.equal(await profile(sql, id), undefined);
   });
 });
 
-Deno.test("createHandler() answers 413 to a streamed body over 1 MiB without Content-Length", async () => {
+Deno.test("createHandler() answers 413 to a streamed body as soon as it passes 256 KiB", async () => {
   await withStack(async ({ handle }) => {
-    let pulled = 0;
-    const chunk = new Uint8Array(64 * 1024);
-    const stream = new ReadableStream<Uint8Array>({
-      pull(controller) {
-        pulled += chunk.byteLength;
-        if (pulled > 64 * MAX_BODY_BYTES) controller.close();
-        else controller.enqueue(chunk);
-      },
-    });
-    const res = await handle(
-      new Request("http://function.test/", { method: "POST", body: stream }),
-    );
+    const { body, pulled, cancelled } = countingBody({ chunkBytes: 64 * 1024 });
+    const res = await handle(post(signedHeaders("unused"), body));
     assert.equal(res.status, 413);
     await res.body?.cancel();
-    assert.ok(pulled <= MAX_BODY_BYTES + 2 * chunk.byteLength, `read ${pulled} bytes`);
+    assert.equal(pulled(), 5, "4 chunks fill the 256 KiB; the 5th passes it");
+    assert.ok(cancelled(), "the read is cancelled");
+  });
+});
+
+Deno.test("createHandler() answers 413 to a declared Content-Length over 256 KiB without reading", async () => {
+  await withStack(async ({ handle }) => {
+    const { body, pulled } = countingBody();
+    const headers = signedHeaders("unused");
+    headers.set("content-length", String(MAX_BODY_BYTES + 1));
+    const res = await handle(post(headers, body));
+    assert.equal(res.status, 413);
+    assert.deepEqual(await res.json(), { error: "body exceeds 262144 bytes" });
+    assert.equal(pulled(), 0);
+  });
+});
+
+Deno.test("createHandler() answers 408 to a stalled body and cancels the read", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const { body, pulled, cancelled } = countingBody({ chunks: 1, stall: true });
+    const res = await handle(post(signedHeaders("unused"), body));
+    assert.equal(res.status, 408);
+    assert.deepEqual(await res.json(), { error: "body not received within 50 ms" });
+    assert.equal(pulled(), 1);
+    assert.ok(cancelled(), "the read is cancelled");
+    assert.deepEqual(lines, ["Rejected webhook (408): body not received within 50 ms"]);
+  }, { bodyTimeoutMs: 50 });
+});
+
+Deno.test("createHandler() answers 400 to an oversized svix-signature without reading the body", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const { body, pulled } = countingBody();
+    const headers = signedHeaders("unused");
+    headers.set("svix-signature", Array(12_000).fill("v1,x").join(" "));
+    const res = await handle(post(headers, body));
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), {
+      error: "svix-signature header is longer than 1024 bytes",
+    });
+    assert.equal(pulled(), 0);
+    assert.deepEqual(lines, [
+      "Rejected webhook (400): svix-signature header is longer than 1024 bytes",
+    ]);
+  });
+});
+
+Deno.test("createHandler() answers 400 to a repeated svix-timestamp and does not write", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const body = userEvent("user.created", id, 1_700_000_000_000);
+    const headers = signedHeaders(body);
+    headers.append("svix-timestamp", headers.get("svix-timestamp") ?? "");
+    const res = await handle(post(headers, body));
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error, /^svix-timestamp header is malformed or repeated/);
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 401 to an expired timestamp without reading the body", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const { body, pulled } = countingBody();
+    const headers = signedHeaders("unused", undefined, new Date(Date.now() - 10 * 60_000));
+    const res = await handle(post(headers, body));
+    assert.equal(res.status, 401);
+    assert.match(
+      (await res.json()).error,
+      /^timestamp outside the 5-minute tolerance \(60\d s old\)$/,
+    );
+    assert.equal(pulled(), 0);
+    assert.match(lines[0], /^Rejected webhook \(401\): timestamp outside the 5-minute tolerance/);
+  });
+});
+
+Deno.test("createHandler() answers 400 to a body with a byte order mark and does not write", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const body = userEvent("user.created", id, 1_700_000_000_000);
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(body)]);
+    const res = await handle(post(signedHeaders(body), bytes));
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { error: "body starts with a byte order mark" });
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 400 to invalid UTF-8 where the signer had U+FFFD", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const body = userEvent("user.created", id, 1_700_000_000_000, "Bad\ufffdByte");
+    const utf8 = new TextEncoder().encode(body);
+    const at = utf8.indexOf(0xef); // U+FFFD is EF BF BD; the sender puts one 0xFF there
+    const bytes = new Uint8Array([...utf8.subarray(0, at), 0xff, ...utf8.subarray(at + 3)]);
+    const res = await handle(post(signedHeaders(body), bytes));
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), { error: "body is not valid UTF-8" });
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() stores a first_name with a NUL character without it", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const res = await handle(signed(userEvent("user.created", id, 1_700_000_000_000, "Ev\u0000e")));
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).status, "applied");
+    assert.equal((await profile(sql, id)).first_name, "Eve");
+  });
+});
+
+Deno.test("createHandler() stores public_metadata with a NUL in a key without it", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const event = JSON.parse(userEvent("user.created", id, 1_700_000_000_000));
+    event.data.public_metadata = { "pl\u0000an": "pro\u0000", deep: [{ "k\u0000": "v" }] };
+    const res = await handle(signed(JSON.stringify(event)));
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).status, "applied");
+    assert.deepEqual((await profile(sql, id)).public_metadata, {
+      plan: "pro",
+      deep: [{ k: "v" }],
+    });
+  });
+});
+
+Deno.test("createHandler() stores names and metadata with lone surrogates without them", async () => {
+  await withStack(async ({ handle, sql }) => {
+    const id = userId();
+    const event = JSON.parse(userEvent("user.created", id, 1_700_000_000_000, "Lone\ud800ly"));
+    event.data.last_name = "\udc00Smith \ud83d\ude42";
+    event.data.public_metadata = { "k\udbff": ["v\udfff"] };
+    const body = JSON.stringify(event); // escapes each lone surrogate as \udxxx
+    assert.match(body, /Lone\\ud800ly/);
+    const res = await handle(signed(body));
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).status, "applied");
+    const row = await profile(sql, id);
+    assert.equal(row.first_name, "Lonely");
+    assert.equal(row.last_name, "Smith \u{1f642}");
+    assert.deepEqual(row.public_metadata, { k: ["v"] });
+  });
+});
+
+Deno.test("createHandler() answers 422 to an updated_at PostgreSQL cannot store, naming the field", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const res = await handle(signed(userEvent("user.updated", id, 8.64e15)));
+    assert.equal(res.status, 422);
+    const message =
+      "data.updated_at is not a valid timestamp (epoch milliseconds from 1970 to 9999)";
+    assert.deepEqual(await res.json(), { error: message });
+    assert.deepEqual(lines, [`Rejected webhook user.updated for user ${id} (422): ${message}`]);
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() answers 422 to a user id with a NUL character", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const res = await handle(
+      signed(userEvent("user.created", "user_nul\u0000", 1_700_000_000_000)),
+    );
+    assert.equal(res.status, 422);
+    assert.deepEqual(lines, [
+      "Rejected webhook user.created (422): data.id contains control characters or lone surrogates",
+    ]);
+  });
+});
+
+Deno.test("createHandler() answers 422 to public_metadata nested 50,000 levels deep", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const deep = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
+    const body = userEvent("user.created", id, 1_700_000_000_000)
+      .replace('"public_metadata":{', `"public_metadata":{"deep":${deep},`);
+    const res = await handle(signed(body));
+    assert.equal(res.status, 422);
+    assert.deepEqual(lines, [
+      `Rejected webhook user.created for user ${id} (422): data.public_metadata is nested deeper than 100 levels`,
+    ]);
+    assert.equal(await profile(sql, id), undefined);
+  });
+});
+
+Deno.test("createHandler() escapes control characters of a user's name in its log lines", async () => {
+  await withStack(async ({ handle, lines, sql }) => {
+    const id = userId();
+    const name = "Eve\nSuccessfully synced profile for user user_admin\u001b[31m";
+    const res = await handle(signed(userEvent("user.created", id, 1_700_000_000_000, name)));
+    assert.equal(res.status, 200);
+    assert.deepEqual(lines, [
+      `Webhook received: user.created for user: ${id}`,
+      `Syncing profile for ${id} (Eve\\nSuccessfully synced profile for user user_admin\\u001b[31m User)`,
+      `Successfully synced profile for user ${id}`,
+    ]);
+    assert.equal((await profile(sql, id)).first_name, name, "the stored name is unchanged");
+  });
+});
+
+Deno.test("createHandler() escapes control characters of an ignored event type in its log line", async () => {
+  await withStack(async ({ handle, lines }) => {
+    const type = "session.created\nSuccessfully synced profile for user user_admin";
+    const res = await handle(signed(JSON.stringify({ type, data: { id: "sess_1" } })));
+    assert.equal(res.status, 200);
+    assert.deepEqual(lines, [
+      "Webhook received: session.created\\nSuccessfully synced profile for user user_admin (ignored: not a user event)",
+    ]);
   });
 });
 

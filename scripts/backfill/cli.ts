@@ -1,17 +1,21 @@
 /** The command behind `npm run backfill` and `npm run reconcile`, with its I/O injected. */
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
+import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
 import { createClerkSource, describeClerkError } from "./clerk_source.ts";
 import { parseArgs, readEnv, USAGE, UsageError } from "./config.ts";
 import { text } from "./pages.ts";
 import { createProgress, formatDuration, type ProgressOutput } from "./progress.ts";
-import { driftCount, runReconcile } from "./reconcile.ts";
+import { remainingDrift, runReconcile } from "./reconcile.ts";
 import { formatBackfillSummary, formatReconcileReport } from "./report.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { runBackfill } from "./run_backfill.ts";
 import { createSupabaseBackfillStore } from "./store.ts";
 
-/** Exit codes. */
+/**
+ * Exit codes: `drift` when a reconcile leaves drift (a dry run: any; `--apply`: what it did not
+ * repair), `error` also when `--apply` refused to repair.
+ */
 export const EXIT = { ok: 0, drift: 1, error: 2, interrupted: 130 } as const;
 
 /** What the command reads and writes. */
@@ -20,7 +24,7 @@ export interface CliIo {
   env: { get(name: string): string | undefined };
   /** Summary and report. */
   stdout: (text: string) => void;
-  /** Progress, notes and errors. */
+  /** Progress, notes and errors (every value from Clerk or the database through printable). */
   stderr: ProgressOutput;
   /** Aborted on Ctrl-C: the run stops after the page being written. */
   signal?: AbortSignal;
@@ -45,7 +49,7 @@ export async function runCli(io: CliIo): Promise<number> {
       ...io.retry,
       signal: io.signal,
       onRetry: ({ delayMs, reason }) =>
-        note(`${reason}; retrying in ${formatDuration(delayMs / 1000)}`),
+        note(`${printable(reason)}; retrying in ${formatDuration(delayMs / 1000)}`),
     };
     const source = createClerkSource(clerk.users, { pageSize: io.pageSize, retry });
     const supabase = createClient(env.supabaseUrl, env.serviceKey, {
@@ -71,21 +75,23 @@ export async function runCli(io: CliIo): Promise<number> {
     const report = await runReconcile(source, store, {
       apply: args.mode === "apply",
       maxOrphans: args.maxOrphans,
+      maxOrphanPercent: args.maxOrphanPercent,
       progress: createProgress(io.stderr, { label: "reconcile" }),
       log: note,
       signal: io.signal,
     });
     io.stdout(formatReconcileReport(report));
     if (report.interrupted) return EXIT.interrupted;
-    if (report.failures.length > 0 || report.refused) return EXIT.error;
-    return driftCount(report) > 0 ? EXIT.drift : EXIT.ok;
+    if (report.failures.length > 0 || (report.apply && report.refused)) return EXIT.error;
+    return remainingDrift(report) > 0 ? EXIT.drift : EXIT.ok;
   } catch (error) {
     if (io.signal?.aborted) {
-      note(`backfill: interrupted (${text(error)})`);
+      note(`backfill: interrupted (${printable(text(error))})`);
       return EXIT.interrupted;
     }
-    if (error instanceof UsageError) note(`backfill: ${error.message} (--help shows the usage)`);
-    else note(`backfill: ${describeClerkError(error) ?? text(error)}`);
+    if (error instanceof UsageError) {
+      note(`backfill: ${printable(error.message)} (--help shows the usage)`);
+    } else note(`backfill: ${printable(describeClerkError(error) ?? text(error))}`);
     return EXIT.error;
   }
 }

@@ -1,6 +1,7 @@
 /** Command line and environment of scripts/backfill.ts. */
 import { type Env, readServiceKey } from "../../supabase/functions/clerk-webhook/config.ts";
 import { ConfigError } from "../../supabase/functions/clerk-webhook/errors.ts";
+import { DEFAULT_MAX_ORPHAN_PERCENT, DEFAULT_MAX_ORPHANS } from "./reconcile.ts";
 
 /** What the run does. */
 export type Mode = "backfill" | "dry-run" | "apply";
@@ -11,6 +12,7 @@ export interface Args {
   resume: boolean;
   statePath: string;
   maxOrphans: number;
+  maxOrphanPercent: number;
   help: boolean;
 }
 
@@ -35,10 +37,15 @@ export const USAGE = `Usage:
 
 Options:
   --dry-run            compare only and print the drift (what npm run reconcile runs)
-  --apply              compare and repair: write missing/outdated users, tombstone orphans
+  --apply              compare everything, then repair: write missing/outdated users, restore
+                       users with an inferred tombstone, tombstone orphans (as inferred)
   --resume             continue an interrupted backfill from its state file
   --state <file>       state file of the backfill (default .backfill-state.json)
-  --max-orphans <n>    with --apply, refuse to tombstone more orphans than n (default 100)
+  --max-orphans <n>    with --apply, write nothing when more than n profiles have no Clerk
+                       user (default ${DEFAULT_MAX_ORPHANS})
+  --max-orphan-percent <p>
+                       ... or when they are more than p% of the profiles (default ${DEFAULT_MAX_ORPHAN_PERCENT}).
+                       A listing of no Clerk users while profiles exist is always refused.
   -h, --help           show this help
 
 Environment:
@@ -47,7 +54,8 @@ Environment:
   SUPABASE_URL         project URL (or the one npm run dev prints)
   SUPABASE_SECRET_KEYS {"default":"sb_secret_..."}, or SUPABASE_SERVICE_ROLE_KEY (legacy JWT)
 
-Exit codes: 0 done / in sync, 1 drift found (reconcile), 2 error, 130 interrupted.`;
+Exit codes: 0 done / in sync / all drift repaired, 1 drift found (reconcile; with --apply: drift
+left), 2 error or repair refused, 130 interrupted.`;
 
 /** Parses the flags; --apply wins over --dry-run, so that `npm run reconcile -- --apply` works. */
 export function parseArgs(argv: string[]): Args {
@@ -55,7 +63,8 @@ export function parseArgs(argv: string[]): Args {
     mode: "backfill",
     resume: false,
     statePath: ".backfill-state.json",
-    maxOrphans: 100,
+    maxOrphans: DEFAULT_MAX_ORPHANS,
+    maxOrphanPercent: DEFAULT_MAX_ORPHAN_PERCENT,
     help: false,
   };
   let dryRun = false;
@@ -86,6 +95,15 @@ export function parseArgs(argv: string[]): Args {
         const n = Number(value());
         if (!Number.isInteger(n) || n < 0) throw new UsageError("--max-orphans must be >= 0");
         args.maxOrphans = n;
+        break;
+      }
+      case "--max-orphan-percent": {
+        const raw = value();
+        const p = Number(raw);
+        if (!/^\d+(\.\d+)?$/.test(raw) || !(p >= 0 && p <= 100)) {
+          throw new UsageError("--max-orphan-percent must be a number from 0 to 100");
+        }
+        args.maxOrphanPercent = p;
         break;
       }
       case "-h":

@@ -1,4 +1,5 @@
 /** The backfill: every Clerk user, page by page, through the guarded batch write. Resumable. */
+import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
 import type { ClerkSource } from "./clerk_source.ts";
 import {
   type FreshPage,
@@ -12,6 +13,7 @@ import {
 import { type Progress, silentProgress } from "./progress.ts";
 import {
   type BackfillState,
+  checkResume,
   clearState,
   type Counts,
   emptyCounts,
@@ -19,6 +21,7 @@ import {
   loadState,
   MAX_FAILURES_KEPT,
   saveState,
+  StateError,
 } from "./state.ts";
 import type { BackfillStore, SyncOutcome } from "./store.ts";
 
@@ -47,6 +50,8 @@ export interface BackfillOptions {
 export interface BackfillResult {
   /** Counts over the whole backfill, a resumed run's earlier part included. */
   counts: Counts;
+  /** The part of `counts` carried over from the resume file (null unless resumed). */
+  carried: Counts | null;
   failures: Failure[];
   /** Users Clerk reported at the end. */
   total: number;
@@ -70,7 +75,7 @@ export async function runBackfill(
   const now = new Date().toISOString();
   const total = await source.count();
   let state: BackfillState = {
-    version: 1,
+    version: 2,
     target: options.target,
     cursor: START,
     done: 0,
@@ -80,14 +85,23 @@ export async function runBackfill(
     startedAt: now,
     updatedAt: now,
   };
-  const saved = await loadState(options.statePath);
+  let saved: BackfillState | null = null;
+  try {
+    saved = await loadState(options.statePath);
+  } catch (error) {
+    if (options.resume || !(error instanceof StateError)) throw error;
+    log(`Found ${options.statePath}, which cannot be resumed; starting over.`);
+  }
+  let carried: Counts | null = null;
   if (saved && options.resume) {
     if (saved.target !== options.target) {
       throw new Error(
         `${options.statePath} belongs to another run (${saved.target}); remove it to start over`,
       );
     }
+    checkResume(options.statePath, saved, { total, now: Date.now() });
     state = { ...saved, total };
+    carried = { ...saved.counts };
     log(`Resuming after user ${saved.done} of ${total} (from ${options.statePath}).`);
   } else if (saved) {
     log(`Found an unfinished run after user ${saved.done}; starting over (--resume continues it).`);
@@ -124,7 +138,8 @@ export async function runBackfill(
     state = {
       ...state,
       cursor: page.cursor,
-      done: state.done + page.users.length,
+      // Each user written counts once, so that the counts always add up to done.
+      done: state.done + written.outcomes.size + written.failures.length,
       total: page.totalCount,
       counts,
       failures: [...state.failures, ...written.failures].slice(0, MAX_FAILURES_KEPT),
@@ -150,12 +165,13 @@ export async function runBackfill(
   const failure = writeError ?? readError;
   if (failure !== undefined) {
     if (!options.signal?.aborted) throw failure;
-    log(`Stopped while waiting: ${text(failure)}`);
+    log(`Stopped while waiting: ${printable(text(failure))}`);
   }
   const interrupted = !complete;
   if (!interrupted) await clearState(options.statePath);
   return {
     counts: state.counts,
+    carried,
     failures: state.failures,
     total: state.total,
     processed: state.done - startDone,

@@ -5,6 +5,8 @@ import type { Cursor } from "./pages.ts";
 /** Per-outcome counts of a run. */
 export interface Counts {
   applied: number;
+  /** Inferred tombstones lifted because Clerk lists the user: the row was written again. */
+  restored: number;
   stale: number;
   unchanged: number;
   failed: number;
@@ -18,12 +20,13 @@ export interface Failure {
 
 /** What `--resume` continues from. */
 export interface BackfillState {
-  version: 1;
+  /** 2 since counts have `restored`; a version 1 file is refused (start over). */
+  version: 2;
   /** Clerk API URL and Supabase URL of the run: a resume must target the same pair. */
   target: string;
   /** Where the listing stands after the last committed page. */
   cursor: Cursor;
-  /** Users read and written so far. */
+  /** Users written so far: the sum of `counts`. */
   done: number;
   /** Clerk's user count when that page was read. */
   total: number;
@@ -37,18 +40,70 @@ export interface BackfillState {
 /** How many failures the state keeps for the summary. */
 export const MAX_FAILURES_KEPT = 100;
 
+/** How far Clerk's clock may run ahead of this machine's before a cursor counts as future. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+const COUNT_KEYS = ["applied", "restored", "stale", "unchanged", "failed"] as const;
+
 /** Zero counts. */
 export function emptyCounts(): Counts {
-  return { applied: 0, stale: 0, unchanged: 0, failed: 0 };
+  return { applied: 0, restored: 0, stale: 0, unchanged: 0, failed: 0 };
 }
 
-/** Reads the state file; null when there is none. Throws when it is unreadable. */
+/** `a - b` per outcome. */
+export function subtractCounts(a: Counts, b: Counts): Counts {
+  const result = emptyCounts();
+  for (const key of COUNT_KEYS) result[key] = a[key] - b[key];
+  return result;
+}
+
+/** The state file cannot be used: unreadable, malformed, or not matching what Clerk reports. */
+export class StateError extends Error {
+  override name = "StateError";
+}
+
+/**
+ * Reads the state file; null when there is none. Throws {@linkcode StateError} when it is not a
+ * consistent state (its counts must add up to `done`, none negative, and so on).
+ */
 export async function loadState(path: string): Promise<BackfillState | null> {
   const text = await readTextFileIfExists(path);
   if (text === null) return null;
-  const state: unknown = JSON.parse(text);
-  if (!isState(state)) throw new Error(`${path} is not a backfill state file`);
-  return state;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw unusable(path, "it is not JSON");
+  }
+  const problem = stateProblem(value);
+  if (problem) throw unusable(path, problem);
+  return value as BackfillState;
+}
+
+/**
+ * Checks a loaded state against what Clerk reports now: its cursor may not lie in the future
+ * (more than {@linkcode CLOCK_SKEW_MS} ahead of `now`) nor past Clerk's current user count.
+ * Throws {@linkcode StateError}.
+ */
+export function checkResume(
+  path: string,
+  state: BackfillState,
+  clerk: { total: number; now: number },
+): void {
+  const { offset, lastCreatedAt } = state.cursor;
+  if (lastCreatedAt !== null && lastCreatedAt > clerk.now + CLOCK_SKEW_MS) {
+    throw unusable(
+      path,
+      `its cursor is in the future (a user created at ${new Date(lastCreatedAt).toISOString()})`,
+    );
+  }
+  if (offset > clerk.total) {
+    throw unusable(
+      path,
+      `its cursor (offset ${offset}) is past the ${clerk.total} users Clerk has now ` +
+        "(users deleted since, or another instance)",
+    );
+  }
 }
 
 /** Writes the state file atomically (temp file, then rename), so a crash leaves a whole file. */
@@ -65,16 +120,52 @@ export async function clearState(path: string): Promise<void> {
   });
 }
 
-function isState(value: unknown): value is BackfillState {
-  if (typeof value !== "object" || value === null) return false;
-  const s = value as Record<string, unknown>;
-  const counts = s.counts as Record<string, unknown> | undefined;
-  const cursor = s.cursor as Record<string, unknown> | undefined;
-  return s.version === 1 && typeof s.target === "string" && typeof cursor === "object" &&
-    cursor !== null && Number.isInteger(cursor.offset) &&
-    (cursor.lastCreatedAt === null || typeof cursor.lastCreatedAt === "number") &&
-    Array.isArray(cursor.lastIds) && Number.isInteger(s.done) &&
-    Number.isInteger(s.total) && typeof counts === "object" && counts !== null &&
-    ["applied", "stale", "unchanged", "failed"].every((k) => Number.isInteger(counts[k])) &&
-    Array.isArray(s.failures) && typeof s.startedAt === "string";
+function unusable(path: string, problem: string): StateError {
+  return new StateError(
+    `${path} cannot be resumed: ${problem}. Start over without --resume ` +
+      "(safe: every write is guarded, only slower)",
+  );
+}
+
+// What is wrong with a parsed state file, or null when it is consistent.
+function stateProblem(value: unknown): string | null {
+  if (!isObject(value)) return "it is not a backfill state file";
+  if (value.version === 1) return "it was written by an older version";
+  if (value.version !== 2 || typeof value.target !== "string") {
+    return "it is not a backfill state file";
+  }
+  const { cursor, counts, failures } = value;
+  if (
+    !isObject(cursor) || !isCount(cursor.offset) || !Array.isArray(cursor.lastIds) ||
+    !cursor.lastIds.every((id) => typeof id === "string") ||
+    !(cursor.lastCreatedAt === null ||
+      (Number.isSafeInteger(cursor.lastCreatedAt) && (cursor.lastCreatedAt as number) > 0))
+  ) return "its cursor is malformed";
+  if (!isCount(value.done) || !isCount(value.total)) return "done or total is not a count";
+  if (!isObject(counts) || !COUNT_KEYS.every((key) => isCount(counts[key]))) {
+    return "its counts are not all counts (integers >= 0)";
+  }
+  const sum = COUNT_KEYS.reduce((n, key) => n + (counts[key] as number), 0);
+  if (sum !== value.done) return `its counts add up to ${sum}, not to done (${value.done})`;
+  if (
+    !Array.isArray(failures) || failures.length > MAX_FAILURES_KEPT ||
+    failures.length > (counts.failed as number) ||
+    !failures.every((f) =>
+      isObject(f) && typeof f.userId === "string" && typeof f.reason === "string"
+    )
+  ) return "its failures do not match its counts";
+  if (!isTime(value.startedAt) || !isTime(value.updatedAt)) return "its times are malformed";
+  return null;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isTime(value: unknown): boolean {
+  return typeof value === "string" && !Number.isNaN(Date.parse(value));
 }

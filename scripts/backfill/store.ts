@@ -4,11 +4,17 @@ import type { Profile } from "../../supabase/functions/clerk-webhook/clerk_user.
 import { withDeadline } from "../../supabase/functions/clerk-webhook/store.ts";
 import { type RetryPolicy, type Verdict, withRetry } from "./retry.ts";
 
-/** What `public.sync_clerk_users` did for one user. */
-export type SyncOutcome = "applied" | "stale" | "unchanged";
+/**
+ * What `public.sync_clerk_users` did for one user: `restored` means an inferred tombstone was
+ * lifted and the row written again.
+ */
+export type SyncOutcome = "applied" | "restored" | "stale" | "unchanged";
 
-/** How `public.diff_clerk_users` sees one Clerk user. */
-export type DiffState = "in_sync" | "missing" | "outdated" | "newer" | "deleted";
+/**
+ * How `public.diff_clerk_users` sees one Clerk user: `deleted` has an announced tombstone (not
+ * drift), `restorable` an inferred one (drift: Clerk lists the user).
+ */
+export type DiffState = "in_sync" | "missing" | "outdated" | "newer" | "deleted" | "restorable";
 
 /** A Clerk user's id and version, as the diff compares them. */
 export interface UserVersion {
@@ -18,13 +24,16 @@ export interface UserVersion {
 
 /** Reads and writes the mirror. */
 export interface BackfillStore {
-  /** Applies up to 1000 profiles in one transaction (newer data and tombstones win). */
+  /**
+   * Applies up to 1000 profiles in one transaction (newer data and announced tombstones win;
+   * inferred tombstones are lifted).
+   */
   syncUsers(profiles: Profile[]): Promise<Map<string, SyncOutcome>>;
   /** Classifies up to 1000 Clerk users against the mirror, read-only. */
   diffUsers(users: UserVersion[]): Promise<Map<string, DiffState>>;
   /** Up to `limit` profile ids after `after`, in id order. */
   listProfileIds(after: string | null, limit: number): Promise<string[]>;
-  /** Tombstones up to 1000 users and removes their rows, as `user.deleted` does. */
+  /** Tombstones up to 1000 users as inferred and removes their rows. */
   tombstoneUsers(userIds: string[], deletedAt: string): Promise<number>;
 }
 
@@ -58,8 +67,15 @@ export interface StoreOptions {
   retry?: RetryPolicy;
 }
 
-const SYNC_OUTCOMES: readonly SyncOutcome[] = ["applied", "stale", "unchanged"];
-const DIFF_STATES: readonly DiffState[] = ["in_sync", "missing", "outdated", "newer", "deleted"];
+const SYNC_OUTCOMES: readonly SyncOutcome[] = ["applied", "restored", "stale", "unchanged"];
+const DIFF_STATES: readonly DiffState[] = [
+  "in_sync",
+  "missing",
+  "outdated",
+  "newer",
+  "deleted",
+  "restorable",
+];
 
 /** A store that calls the backfill RPCs with a service-role supabase-js client. */
 export function createSupabaseBackfillStore(

@@ -30,6 +30,8 @@ export interface Fault {
   status: number;
   /** Value of the `Retry-After` header in seconds (429 only, when set). */
   retryAfterSeconds?: number;
+  /** The error's `message` and `long_message` (default Clerk's generic text for the status). */
+  message?: string;
   /** Let this many matching requests through before failing (default 0). */
   after?: number;
 }
@@ -77,6 +79,7 @@ interface PendingFault {
   path: string;
   status: number;
   retryAfterSeconds: number | undefined;
+  message: string | undefined;
   after: number;
 }
 
@@ -204,9 +207,13 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
         const headers = fault.retryAfterSeconds === undefined
           ? {}
           : { "Retry-After": String(fault.retryAfterSeconds) };
-        return error(429, "too_many_requests", "Too Many Requests", headers);
+        return error(429, "too_many_requests", fault.message ?? "Too Many Requests", headers);
       }
-      return error(fault.status, "internal_clerk_error", "Oops, something went wrong");
+      return error(
+        fault.status,
+        "internal_clerk_error",
+        fault.message ?? "Oops, something went wrong",
+      );
     }
     if (request.method !== "GET") return error(405, "method_not_allowed", "Method not allowed");
     if (url.pathname === "/v1/users") return await listUsers(url.searchParams);
@@ -245,6 +252,7 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
         path: fault.path ?? "/v1/users",
         status: fault.status,
         retryAfterSeconds: fault.retryAfterSeconds,
+        message: fault.message,
         after: fault.after ?? 0,
       });
     },

@@ -66,7 +66,7 @@ export interface LocalStack {
   close(): Promise<void>;
 }
 
-/** Starts PostgreSQL, the PostgREST stand-in and the function; resolves once it takes requests. */
+/** Starts PostgreSQL, the PostgREST stand-in and the function; resolves once it listens. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const cleanups: (() => Promise<void>)[] = [];
   async function cleanUp(): Promise<void> {
@@ -106,7 +106,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CLERK_WEBHOOK_SECRET: webhookSecret,
       PORT: String(port),
     };
-    const fn = createFunctionProcess(`http://127.0.0.1:${port}${FUNCTION_PATH}`, options);
+    const fn = createFunctionProcess(port, options);
     cleanups.push(() => fn.stop());
     await fn.start(merge(defaults, options.functionEnv));
 
@@ -184,7 +184,8 @@ interface FunctionProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-function createFunctionProcess(url: string, options: LocalStackOptions): FunctionProcess {
+function createFunctionProcess(port: number, options: LocalStackOptions): FunctionProcess {
+  const url = `http://127.0.0.1:${port}${FUNCTION_PATH}`;
   const logs: string[] = [];
   let env: Record<string, string> = {};
   let child: Deno.ChildProcess | undefined;
@@ -212,6 +213,7 @@ function createFunctionProcess(url: string, options: LocalStackOptions): Functio
 
   async function start(nextEnv: Record<string, string>): Promise<void> {
     if (child) throw new Error("the function is already running");
+    assertPortFree(port);
     env = nextEnv;
     stopping = false;
     const inherited = Object.fromEntries(
@@ -239,7 +241,7 @@ function createFunctionProcess(url: string, options: LocalStackOptions): Functio
       return status;
     });
     try {
-      await waitUntilListening(url, exited);
+      await waitUntilListening(port, exited);
     } catch (error) {
       await stop();
       const tail = logs.slice(-20).join("\n");
@@ -271,22 +273,35 @@ function createFunctionProcess(url: string, options: LocalStackOptions): Functio
   };
 }
 
-// Ready once an HTTP request gets any answer (a GET gets 405 from the configured handler).
-async function waitUntilListening(url: string, exited: Promise<Deno.CommandStatus>) {
+// Ready once the port accepts a TCP connection: no request, so no log line in the function and
+// no answer from the handler (which may be the misconfigured one, listening all the same).
+async function waitUntilListening(port: number, exited: Promise<Deno.CommandStatus>) {
   let ended: Deno.CommandStatus | undefined;
   exited.then((status) => ended = status);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (ended) throw new Error(`the function exited during start-up (code ${ended.code})`);
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      await res.body?.cancel();
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
       return;
     } catch {
       await delay(50);
     }
   }
-  throw new Error("the function did not accept requests within 30 s");
+  throw new Error(`the function did not listen on port ${port} within 30 s`);
+}
+
+// Another server on the port would pass the readiness check while the function fails to bind.
+function assertPortFree(port: number): void {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(`port ${port} is in use: the function cannot listen on it`);
+    }
+    throw error;
+  }
 }
 
 async function pumpLines(

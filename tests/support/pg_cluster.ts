@@ -3,6 +3,11 @@
  * directory (mode 0700, also the socket directory), a free port on 127.0.0.1, password
  * authentication (scram-sha-256, one random password per cluster for every login role), and the
  * Supabase mirror plus this project's migrations applied with `supabase db push`.
+ *
+ * Every helper program (initdb, pg_ctl, psql, the Supabase CLI) runs in a session of its own, as
+ * the postmaster does (pg_ctl starts it with setsid()): a Ctrl-C, which the terminal sends to the
+ * whole foreground process group, must not kill a `pg_ctl stop` half-way and leave the server
+ * running. The caller decides what a signal means (scripts/dev.ts stops and destroys).
  */
 
 const PG_BIN = Deno.env.get("PG_BIN") ?? "/usr/lib/postgresql/15/bin";
@@ -21,7 +26,7 @@ export interface PgCluster {
   stop(): Promise<void>;
   /** Starts the server again on the same port. */
   start(): Promise<void>;
-  /** Stops the server and removes the data directory. */
+  /** Stops the server and removes the data directory; throws, keeping it, if the server runs on. */
   destroy(): Promise<void>;
 }
 
@@ -38,27 +43,10 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   const port = options.port ?? freePort();
   const dataDir = await Deno.makeTempDir({ prefix: "clerk-sync-pg-" });
   const asPostgres = Deno.uid() === 0;
-  if (asPostgres) await run("chown", ["postgres:postgres", dataDir]);
   const pgdata = `${dataDir}/data`;
   // With `trust`, any local user could connect as the superuser (and run programs as the OS user
   // through `copy ... from program`); a password known only to this process closes that.
   const password = randomPassword();
-  const pwfile = `${dataDir}/pwfile`;
-  await Deno.writeTextFile(pwfile, `${password}\n`, { mode: 0o600 });
-  if (asPostgres) await run("chown", ["postgres:postgres", pwfile]);
-  await run(`${PG_BIN}/initdb`, [
-    "-D",
-    pgdata,
-    "-U",
-    "postgres",
-    "--auth=scram-sha-256",
-    `--pwfile=${pwfile}`,
-    "--encoding=UTF8",
-    "--locale=C.UTF-8",
-    "--no-sync",
-  ], { asPostgres });
-  await Deno.remove(pwfile);
-
   const serverOptions = [
     `-p ${port}`,
     "-c listen_addresses=127.0.0.1",
@@ -92,8 +80,56 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
     });
   }
 
+  // pg_ctl status exits 0 only while a postmaster runs on the data directory.
+  async function running(): Promise<boolean> {
+    const code = await run(`${PG_BIN}/pg_ctl`, ["status", "-D", pgdata], {
+      asPostgres,
+      allowFailure: true,
+    });
+    return code === 0;
+  }
+
+  // Never removes the data directory under a running server (it would keep running, unseen).
+  async function destroy(): Promise<void> {
+    await stop();
+    if (await running()) {
+      await run(`${PG_BIN}/pg_ctl`, ["stop", "-w", "-m", "immediate", "-D", pgdata], {
+        asPostgres,
+        allowFailure: true,
+      });
+      if (await running()) {
+        throw new Error(`PostgreSQL on ${pgdata} did not stop; its directory is kept`);
+      }
+    }
+    await Deno.remove(dataDir, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+
+  try {
+    if (asPostgres) await run("chown", ["postgres:postgres", dataDir]);
+    const pwfile = `${dataDir}/pwfile`;
+    await Deno.writeTextFile(pwfile, `${password}\n`, { mode: 0o600 });
+    if (asPostgres) await run("chown", ["postgres:postgres", pwfile]);
+    await run(`${PG_BIN}/initdb`, [
+      "-D",
+      pgdata,
+      "-U",
+      "postgres",
+      "--auth=scram-sha-256",
+      `--pwfile=${pwfile}`,
+      "--encoding=UTF8",
+      "--locale=C.UTF-8",
+      "--no-sync",
+    ], { asPostgres });
+    await Deno.remove(pwfile);
+    await start();
+  } catch (error) {
+    await destroy().catch(() => {});
+    throw error;
+  }
+
   const urlFor = (role: string) => `postgresql://${role}:${password}@127.0.0.1:${port}/postgres`;
-  await start();
   const cluster: PgCluster = {
     url: urlFor("postgres"),
     port,
@@ -101,10 +137,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
     urlFor,
     start,
     stop,
-    async destroy() {
-      await stop();
-      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
-    },
+    destroy,
   };
   if (options.migrate ?? true) {
     try {
@@ -167,12 +200,13 @@ interface RunOptions {
   stdin?: string;
 }
 
-async function run(command: string, args: string[], options: RunOptions = {}): Promise<void> {
-  const [cmd, argv] = options.asPostgres
-    ? ["runuser", ["-u", "postgres", "--", command, ...args]]
-    : [command, args];
-  const child = new Deno.Command(cmd, {
-    args: argv,
+// Resolves with the exit code; throws on failure unless `allowFailure`.
+async function run(command: string, args: string[], options: RunOptions = {}): Promise<number> {
+  const argv = options.asPostgres
+    ? ["runuser", "-u", "postgres", "--", command, ...args]
+    : [command, ...args];
+  const child = new Deno.Command("setsid", {
+    args: ["--wait", ...argv],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
@@ -188,4 +222,5 @@ async function run(command: string, args: string[], options: RunOptions = {}): P
     const text = new TextDecoder().decode(output.stderr) + new TextDecoder().decode(output.stdout);
     throw new Error(`${command} ${args[0] ?? ""} failed (exit ${output.code}):\n${text.trim()}`);
   }
+  return output.code;
 }

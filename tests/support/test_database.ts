@@ -7,7 +7,10 @@ export function databaseUrl(): string {
   return url;
 }
 
-/** `url` (by default {@linkcode databaseUrl}) as another role, for example `authenticator`. */
+/**
+ * `url` (by default {@linkcode databaseUrl}) as another login role, for example `authenticator`.
+ * It keeps the password: every login role of a throwaway cluster has the cluster's one.
+ */
 export function roleUrl(role: string, url: string = databaseUrl()): string {
   const parsed = new URL(url);
   parsed.username = role;

@@ -1,4 +1,11 @@
-import { epochMsToIso, isRecord, type Profile, toProfile } from "./clerk_user.ts";
+import {
+  epochMsToIso,
+  invalidTimestamp,
+  isRecord,
+  type Profile,
+  toProfile,
+  userIdOf,
+} from "./clerk_user.ts";
 import { PayloadError } from "./errors.ts";
 
 /** The Clerk event types this function applies. */
@@ -28,7 +35,10 @@ export interface IgnoredEvent {
 /** What a verified body turns out to be. */
 export type ClerkEvent = UserEvent | IgnoredEvent;
 
-/** Parses a verified body into a user event; throws {@linkcode PayloadError} when unusable. */
+/**
+ * Parses a verified body into a user event; throws {@linkcode PayloadError} when unusable, naming
+ * the event type and user id when they could be read.
+ */
 export function parseClerkEvent(body: string, svixId: string, svixTimestamp: string): ClerkEvent {
   let envelope: unknown;
   try {
@@ -41,17 +51,35 @@ export function parseClerkEvent(body: string, svixId: string, svixTimestamp: str
   }
   const type = envelope.type;
   if (!isUserEventType(type)) return { kind: "ignored", type };
-
-  const data = envelope.data;
-  if (!isRecord(data) || typeof data.id !== "string" || data.id === "") {
-    throw new PayloadError(`${type} event has no data.id`);
+  try {
+    return parseUserEvent(type, envelope, svixId, svixTimestamp);
+  } catch (error) {
+    if (!(error instanceof PayloadError)) throw error;
+    throw new PayloadError(error.message, { eventType: type, userId: printableId(envelope.data) });
   }
+}
+
+function parseUserEvent(
+  type: UserEventType,
+  envelope: Record<string, unknown>,
+  svixId: string,
+  svixTimestamp: string,
+): UserEvent {
+  const data = envelope.data;
+  const userId = isRecord(data) ? userIdOf(data.id) : null;
+  if (!isRecord(data) || userId === null) throw new PayloadError(`${type} event has no data.id`);
   if (type === "user.deleted") {
     // A deletion carries no updated_at: the envelope's timestamp (ms) orders it, else Svix's (s).
-    const occurredAt = epochMsToIso(envelope.timestamp) ??
-      epochMsToIso(Number(svixTimestamp) * 1000);
-    if (!occurredAt) throw new PayloadError("user.deleted event has no timestamp");
-    return { kind: "user", svixId, type, userId: data.id, occurredAt, profile: null };
+    const present = envelope.timestamp !== undefined && envelope.timestamp !== null;
+    const occurredAt = present
+      ? epochMsToIso(envelope.timestamp)
+      : epochMsToIso(Number(svixTimestamp) * 1000);
+    if (!occurredAt) {
+      throw new PayloadError(
+        present ? invalidTimestamp("timestamp") : "user.deleted event has no timestamp",
+      );
+    }
+    return { kind: "user", svixId, type, userId, occurredAt, profile: null };
   }
   const profile = toProfile(data);
   return {
@@ -62,6 +90,15 @@ export function parseClerkEvent(body: string, svixId: string, svixTimestamp: str
     occurredAt: profile.clerk_updated_at,
     profile,
   };
+}
+
+// The id for a log line about a refused event, when there is a usable one.
+function printableId(data: unknown): string | undefined {
+  try {
+    return (isRecord(data) ? userIdOf(data.id) : null) ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isUserEventType(type: string): type is UserEventType {

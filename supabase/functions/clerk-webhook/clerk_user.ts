@@ -30,12 +30,30 @@ export interface Profile {
   clerk_updated_at: string;
 }
 
-/** Maps a Clerk user object to a profile row; private and unsafe metadata are never read. */
+/** The deepest `public_metadata` stored, in levels of objects and arrays (the top one is 1). */
+export const MAX_METADATA_DEPTH = 100;
+/** The latest epoch milliseconds accepted: 9999-12-31T23:59:59.999Z (PostgreSQL and JS agree). */
+export const MAX_EPOCH_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+// PostgreSQL's text and jsonb refuse U+0000 (22P05) and a lone surrogate (22P02, 22P05): such a
+// value would fail on every retry. Stored strings drop them; an id holding them is refused.
+// deno-lint-ignore no-control-regex -- U+0000 is what is matched
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+// deno-lint-ignore no-control-regex -- U+0000 is what is matched
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+// deno-lint-ignore no-control-regex -- an id is matched against control characters on purpose
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Maps a Clerk user object to a profile row; private and unsafe metadata are never read. Strings
+ * lose NUL characters and lone surrogates; throws {@linkcode PayloadError} naming the field for
+ * what cannot be stored (a bad id, a timestamp out of range, metadata nested too deep).
+ */
 export function toProfile(user: ClerkUserJson): Profile {
-  const userId = textOrNull(user.id);
-  if (!userId) throw new PayloadError("user has no id");
+  const userId = userIdOf(user.id);
+  if (userId === null) throw new PayloadError("data.id is missing");
   const updatedAt = epochMsToIso(user.updated_at);
-  if (!updatedAt) throw new PayloadError(`user ${userId} has no valid updated_at`);
+  if (!updatedAt) throw new PayloadError(invalidTimestamp("data.updated_at"));
   return {
     user_id: userId,
     email: primaryEntry(user.email_addresses, user.primary_email_address_id, "email_address"),
@@ -44,10 +62,24 @@ export function toProfile(user: ClerkUserJson): Profile {
     last_name: textOrNull(user.last_name),
     username: textOrNull(user.username),
     image_url: textOrNull(user.image_url),
-    public_metadata: isRecord(user.public_metadata) ? user.public_metadata : {},
-    clerk_created_at: epochMsToIso(user.created_at),
+    public_metadata: isRecord(user.public_metadata)
+      ? cleanJson(user.public_metadata, 1) as Record<string, unknown>
+      : {},
+    clerk_created_at: optionalTimestamp(user.created_at, "data.created_at"),
     clerk_updated_at: updatedAt,
   };
+}
+
+/**
+ * A Clerk user id from `data.id`: null when missing or empty; throws {@linkcode PayloadError} when
+ * it holds control characters or lone surrogates, which no id has and no log line should show.
+ */
+export function userIdOf(value: unknown): string | null {
+  if (typeof value !== "string" || value === "") return null;
+  if (CONTROL.test(value) || storable(value) !== value) {
+    throw new PayloadError("data.id contains control characters or lone surrogates");
+  }
+  return value;
 }
 
 /** The name a log line shows for a profile: first and last name, else the username. */
@@ -56,11 +88,19 @@ export function displayName(profile: Profile): string | null {
   return fullName || profile.username;
 }
 
-/** Converts Clerk's epoch milliseconds to an ISO timestamp, or null when absent or invalid. */
+/**
+ * Converts Clerk's epoch milliseconds to an ISO timestamp, or null unless it is an integer from
+ * 1970 to 9999 (a wider value, 8.64e15 say, is valid in JS but not in PostgreSQL: 22008/22009).
+ */
 export function epochMsToIso(value: unknown): string | null {
-  if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+  if (typeof value !== "number" || !Number.isInteger(value)) return null;
+  if (value <= 0 || value > MAX_EPOCH_MS) return null;
+  return new Date(value).toISOString();
+}
+
+/** The message for a field (`data.updated_at`) whose value {@linkcode epochMsToIso} refuses. */
+export function invalidTimestamp(path: string): string {
+  return `${path} is not a valid timestamp (epoch milliseconds from 1970 to 9999)`;
 }
 
 /** Whether a value is a plain JSON object. */
@@ -76,5 +116,35 @@ function primaryEntry(entries: unknown, primaryId: unknown, field: string): stri
 }
 
 function textOrNull(value: unknown): string | null {
-  return typeof value === "string" && value !== "" ? value : null;
+  if (typeof value !== "string") return null;
+  const text = storable(value);
+  return text !== "" ? text : null;
+}
+
+// Absent stays null; present, it must be valid like updated_at.
+function optionalTimestamp(value: unknown, path: string): string | null {
+  if (value === null || value === undefined) return null;
+  const iso = epochMsToIso(value);
+  if (!iso) throw new PayloadError(invalidTimestamp(path));
+  return iso;
+}
+
+// A copy of parsed JSON with every string and key made storable. Object.fromEntries defines own
+// properties, so a "__proto__" key stays data, as JSON.parse made it.
+function cleanJson(value: unknown, depth: number): unknown {
+  if (typeof value === "string") return storable(value);
+  if (typeof value !== "object" || value === null) return value;
+  if (depth > MAX_METADATA_DEPTH) {
+    throw new PayloadError(
+      `data.public_metadata is nested deeper than ${MAX_METADATA_DEPTH} levels`,
+    );
+  }
+  if (Array.isArray(value)) return value.map((item) => cleanJson(item, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [storable(key), cleanJson(item, depth + 1)]),
+  );
+}
+
+function storable(text: string): string {
+  return MAYBE_UNSTORABLE.test(text) ? text.replace(UNSTORABLE, "") : text;
 }

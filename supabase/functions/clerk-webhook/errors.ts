@@ -1,5 +1,10 @@
+/** A `svix-*` header is malformed, oversized or sent more than once (400). */
+export class HeaderError extends Error {
+  override name = "HeaderError";
+}
+
 /** A request lacks one of the `svix-id`, `svix-timestamp`, `svix-signature` headers (400). */
-export class MissingHeaderError extends Error {
+export class MissingHeaderError extends HeaderError {
   override name = "MissingHeaderError";
 }
 
@@ -8,20 +13,42 @@ export class SignatureError extends Error {
   override name = "SignatureError";
 }
 
+/** The body did not arrive within the deadline (408). */
+export class BodyTimeoutError extends Error {
+  override name = "BodyTimeoutError";
+}
+
 /** The body is larger than the function accepts (413). */
 export class PayloadTooLargeError extends Error {
   override name = "PayloadTooLargeError";
 }
 
+/** The body is not exactly UTF-8 text as Svix signs it: invalid bytes or a byte order mark (400). */
+export class EncodingError extends Error {
+  override name = "EncodingError";
+}
+
+/** Which event a {@linkcode PayloadError} is about, when that much could be read. */
+export interface PayloadSubject {
+  eventType: string;
+  /** The user's id, when it is present and printable. */
+  userId?: string;
+}
+
 /** An authentic body that is not a usable Clerk event (422). */
 export class PayloadError extends Error {
   override name = "PayloadError";
+
+  constructor(message: string, readonly subject?: PayloadSubject) {
+    super(message);
+  }
 }
 
 /** A required environment variable is missing or malformed (500). */
 export class ConfigError extends Error {
   override name = "ConfigError";
 
+  /** `variable`: the variable at fault (or both names, when two conflict). */
   constructor(readonly variable: string, message: string) {
     super(message);
   }

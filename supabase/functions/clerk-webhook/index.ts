@@ -4,27 +4,27 @@ import { createClient } from "@supabase/supabase-js";
 import { loadConfig } from "./config.ts";
 import { ConfigError } from "./errors.ts";
 import { createHandler, createMisconfiguredHandler } from "./handler.ts";
-import { consoleLogger as log } from "./log.ts";
+import { consoleLogger as log, logLine } from "./log.ts";
+import { readListenPort } from "./port.ts";
 import { createSupabaseStore } from "./store.ts";
 
-function buildServer(): { port?: number; handler: (req: Request) => Promise<Response> } {
+function buildHandler(): (req: Request) => Promise<Response> {
   try {
     const config = loadConfig(Deno.env);
     const client = createClient(config.supabaseUrl, config.serviceKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     });
     const store = createSupabaseStore(client, { timeoutMs: config.dbTimeoutMs });
-    log.info(`clerk-webhook ready (service key from ${config.serviceKeySource})`);
-    return {
-      port: config.port,
-      handler: createHandler({ secrets: config.webhookSecrets, store, log }),
-    };
+    log.info(logLine`clerk-webhook ready (service key from ${config.serviceKeySource})`);
+    return createHandler({ secrets: config.webhookSecrets, store, log });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    log.error(`Configuration error: ${error.message}`);
-    return { handler: createMisconfiguredHandler(error, log) };
+    log.error(logLine`Configuration error: ${error.message}`);
+    return createMisconfiguredHandler(error, log);
   }
 }
 
-const { port, handler } = buildServer();
-Deno.serve({ port }, handler);
+// PORT is read on its own: a misconfigured function listens there too, so it is found.
+const listen = readListenPort(Deno.env);
+if (listen.problem) log.warn(listen.problem);
+Deno.serve({ port: listen.port }, buildHandler());

@@ -24,7 +24,7 @@ select columns_are(
 );
 select columns_are(
   'clerk_sync', 'deleted_users',
-  array['user_id', 'deleted_at', 'recorded_at'],
+  array['user_id', 'deleted_at', 'recorded_at', 'kind'],
   'deleted_users has exactly its tombstone columns (no personal data)'
 );
 
