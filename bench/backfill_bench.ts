@@ -10,10 +10,10 @@
 import postgres from "postgres";
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
-import { type Profile, toProfile } from "../supabase/functions/clerk-webhook/clerk_user.ts";
-import { createClerkSource } from "../scripts/backfill/clerk_source.ts";
-import { runBackfill } from "../scripts/backfill/run_backfill.ts";
-import { createSupabaseBackfillStore } from "../scripts/backfill/store.ts";
+import { type Profile, toProfile } from "../supabase/functions/_shared/clerk_user.ts";
+import { createClerkSource } from "../backfill/clerk_source.ts";
+import { runBackfill } from "../backfill/run_backfill.ts";
+import { createSupabaseBackfillStore } from "../backfill/store.ts";
 import { fakeClerkUser } from "../tests/support/clerk_api_stand_in.ts";
 import { startCluster } from "../tests/support/pg_cluster.ts";
 import type { ServicesReady, ServicesStart } from "./backfill_bench_services.ts";

@@ -13,7 +13,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { Webhook } from "svix";
 import * as current from "../supabase/functions/clerk-webhook/handler.ts";
-import type { Logger } from "../supabase/functions/clerk-webhook/log.ts";
+import type { Logger } from "../supabase/functions/_shared/log.ts";
 import type { ProfileStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { BENCH_SECRET, userEventBody } from "./payloads.ts";
 

@@ -4,7 +4,7 @@
 import { createHmac } from "node:crypto";
 import { Webhook } from "svix";
 import { createHandler } from "../supabase/functions/clerk-webhook/handler.ts";
-import type { Logger } from "../supabase/functions/clerk-webhook/log.ts";
+import type { Logger } from "../supabase/functions/_shared/log.ts";
 import type { ProfileStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { createVerifiers, verifyClerkWebhook } from "../supabase/functions/clerk-webhook/verify.ts";
 import { BENCH_SECRET, userEventBody } from "./payloads.ts";

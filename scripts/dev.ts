@@ -14,7 +14,7 @@
  * when set, generated otherwise), CLERK_SYNC_DEV_STATE (where the KEY=value lines are also
  * written for `npm run send`; default supabase/.temp/dev-stack.env, removed on exit).
  */
-import { printable } from "../supabase/functions/clerk-webhook/log.ts";
+import { printable } from "../supabase/functions/_shared/log.ts";
 import { type LocalStack, startLocalStack } from "../tests/support/local_stack.ts";
 import { defaultStatePath } from "./dev_state.ts";
 

@@ -3,7 +3,7 @@
  * where the function is and which secret it verifies with: the KEY=value lines dev prints.
  */
 
-import { readTextFileIfExists } from "./optional_file.ts";
+import { readTextFileIfExists } from "../backfill/optional_file.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

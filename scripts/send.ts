@@ -25,7 +25,7 @@ import {
   clerkUserPayload,
   signedRequest,
 } from "../tests/support/clerk_payloads.ts";
-import { logLine, printable } from "../supabase/functions/clerk-webhook/log.ts";
+import { logLine, printable } from "../supabase/functions/_shared/log.ts";
 import { defaultStatePath, readDevState } from "./dev_state.ts";
 
 /** Where `supabase functions serve` answers for this function. */

@@ -22,5 +22,5 @@ fi
 
 npm ci --no-audit --no-fund --loglevel=error
 # Fetch every npm: dependency into Deno's cache, checked against deno.lock.
-node_modules/.bin/deno cache --frozen --quiet $(find supabase/functions scripts tests bench -name "*.ts" 2>/dev/null)
+node_modules/.bin/deno cache --frozen --quiet $(find supabase/functions scripts backfill tests bench examples -name "*.ts" 2>/dev/null)
 echo "setup: done ($(node_modules/.bin/deno --version | head -1), supabase $(node_modules/.bin/supabase --version))"

@@ -2,21 +2,16 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
-import { toProfile } from "../supabase/functions/clerk-webhook/clerk_user.ts";
-import { EXIT, runCli } from "../scripts/backfill/cli.ts";
-import { classifyClerkError, createClerkSource } from "../scripts/backfill/clerk_source.ts";
-import { parseArgs, readEnv, UsageError } from "../scripts/backfill/config.ts";
-import { createProgress } from "../scripts/backfill/progress.ts";
-import type { ReconcileReport } from "../scripts/backfill/reconcile.ts";
-import { formatBackfillSummary, formatReconcileReport } from "../scripts/backfill/report.ts";
-import { type BackfillResult, runBackfill } from "../scripts/backfill/run_backfill.ts";
-import {
-  type BackfillState,
-  emptyCounts,
-  loadState,
-  saveState,
-} from "../scripts/backfill/state.ts";
-import { type BackfillStore, createSupabaseBackfillStore } from "../scripts/backfill/store.ts";
+import { toProfile } from "../supabase/functions/_shared/clerk_user.ts";
+import { EXIT, runCli } from "../backfill/cli.ts";
+import { classifyClerkError, createClerkSource } from "../backfill/clerk_source.ts";
+import { parseArgs, readEnv, UsageError } from "../backfill/config.ts";
+import { createProgress } from "../backfill/progress.ts";
+import type { ReconcileReport } from "../backfill/reconcile.ts";
+import { formatBackfillSummary, formatReconcileReport } from "../backfill/report.ts";
+import { type BackfillResult, runBackfill } from "../backfill/run_backfill.ts";
+import { type BackfillState, emptyCounts, loadState, saveState } from "../backfill/state.ts";
+import { type BackfillStore, createSupabaseBackfillStore } from "../backfill/store.ts";
 import {
   type ClerkApiStandIn,
   type ClerkUserObject,
@@ -876,7 +871,7 @@ Deno.test("the backfill command exits 2 on a refused Clerk key and on missing se
   });
 });
 
-Deno.test("scripts/backfill.ts stops on SIGINT (exit 130) and --resume finishes the job", async () => {
+Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the job", async () => {
   const p = prefix();
   await withHarness({ users: users(2345, p) }, async (h) => {
     const env = {
@@ -887,7 +882,7 @@ Deno.test("scripts/backfill.ts stops on SIGINT (exit 130) and --resume finishes 
       SUPABASE_SECRET_KEYS: "",
       NO_COLOR: "1",
     };
-    const script = new URL("../scripts/backfill.ts", import.meta.url).pathname;
+    const script = new URL("../backfill/main.ts", import.meta.url).pathname;
     const spawn = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", "--frozen", script, ...args, "--state", h.statePath],

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseClerkEvent } from "../supabase/functions/clerk-webhook/clerk_event.ts";
-import { PayloadError } from "../supabase/functions/clerk-webhook/errors.ts";
+import { PayloadError } from "../supabase/functions/_shared/errors.ts";
 
 const fixture = JSON.parse(
   await Deno.readTextFile(new URL("./fixtures/user_created.json", import.meta.url)),

@@ -4,8 +4,8 @@ import {
   epochMsToIso,
   MAX_METADATA_DEPTH,
   toProfile,
-} from "../supabase/functions/clerk-webhook/clerk_user.ts";
-import { PayloadError } from "../supabase/functions/clerk-webhook/errors.ts";
+} from "../supabase/functions/_shared/clerk_user.ts";
+import { PayloadError } from "../supabase/functions/_shared/errors.ts";
 
 const fixture = JSON.parse(
   await Deno.readTextFile(new URL("./fixtures/user_created.json", import.meta.url)),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../supabase/functions/clerk-webhook/config.ts";
-import { ConfigError } from "../supabase/functions/clerk-webhook/errors.ts";
+import { ConfigError } from "../supabase/functions/_shared/errors.ts";
 
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const SECOND = "whsec_" + btoa("another-secret-of-24-byte");

@@ -9,8 +9,8 @@ import {
   createMisconfiguredHandler,
   MAX_BODY_BYTES,
 } from "../supabase/functions/clerk-webhook/handler.ts";
-import { ConfigError } from "../supabase/functions/clerk-webhook/errors.ts";
-import type { Logger } from "../supabase/functions/clerk-webhook/log.ts";
+import { ConfigError } from "../supabase/functions/_shared/errors.ts";
+import type { Logger } from "../supabase/functions/_shared/log.ts";
 import { createSupabaseStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { roleJwt } from "./support/jwt.ts";
 import { createPostgrestStandIn } from "./support/postgrest_stand_in.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { logLine, printable } from "../supabase/functions/clerk-webhook/log.ts";
+import { logLine, printable } from "../supabase/functions/_shared/log.ts";
 
 Deno.test("printable() escapes newlines, tabs and carriage returns as \\n, \\t, \\r", () => {
   assert.equal(printable("a\nb\r\nc\td"), "a\\nb\\r\\nc\\td");

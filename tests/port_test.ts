@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_PORT, readListenPort } from "../supabase/functions/clerk-webhook/port.ts";
+import { DEFAULT_PORT, readListenPort } from "../supabase/functions/_shared/port.ts";
 
 function env(port?: string) {
   return new Map(port === undefined ? [] : [["PORT", port]]);

@@ -5,8 +5,8 @@ import {
   type Profile,
   toProfile,
   userIdOf,
-} from "./clerk_user.ts";
-import { PayloadError } from "./errors.ts";
+} from "../_shared/clerk_user.ts";
+import { PayloadError } from "../_shared/errors.ts";
 
 /** The Clerk event types this function applies. */
 export const USER_EVENT_TYPES = ["user.created", "user.updated", "user.deleted"] as const;

@@ -1,23 +1,20 @@
 import { Webhook } from "svix";
-import { isRecord } from "./clerk_user.ts";
-import { ConfigError } from "./errors.ts";
+import {
+  type Env,
+  readPositiveInt,
+  readServiceKey,
+  readUrl,
+  type ServiceKey,
+} from "../_shared/env.ts";
+import { ConfigError } from "../_shared/errors.ts";
 
 /** The function's validated configuration. */
-export interface Config {
+export interface Config extends ServiceKey {
   /** Every accepted signing secret (`whsec_...`); more than one while rotating. */
   webhookSecrets: string[];
   supabaseUrl: string;
-  /** The service-role key: a legacy JWT or a `sb_secret_...` key. */
-  serviceKey: string;
-  /** Where the key came from, for log lines (never the key itself). */
-  serviceKeySource: "SUPABASE_SECRET_KEYS" | "SUPABASE_SERVICE_ROLE_KEY";
   /** Abort a database call after this long (default 8000; Svix gives up after 15 s). */
   dbTimeoutMs: number;
-}
-
-/** Read access to environment variables (Deno.env in production, a Map in tests). */
-export interface Env {
-  get(name: string): string | undefined;
 }
 
 /** Reads and validates the configuration; throws {@linkcode ConfigError} naming the variable. */
@@ -82,57 +79,4 @@ function checkSecrets(name: string, secrets: string[]): void {
       );
     }
   });
-}
-
-/** Reads the service key and its source; throws {@linkcode ConfigError} naming the variable. */
-export function readServiceKey(env: Env): Pick<Config, "serviceKey" | "serviceKeySource"> {
-  // Projects on the newer API keys get SUPABASE_SECRET_KEYS ({"default": "sb_secret_..."}); the
-  // legacy service_role JWT stays in SUPABASE_SERVICE_ROLE_KEY. Prefer the newer key when present.
-  const json = env.get("SUPABASE_SECRET_KEYS")?.trim();
-  if (json) {
-    let keys: unknown;
-    try {
-      keys = JSON.parse(json);
-    } catch {
-      throw new ConfigError("SUPABASE_SECRET_KEYS", "SUPABASE_SECRET_KEYS is not a JSON object");
-    }
-    const key = isRecord(keys) ? keys.default ?? Object.values(keys)[0] : undefined;
-    if (typeof key !== "string" || key === "") {
-      throw new ConfigError(
-        "SUPABASE_SECRET_KEYS",
-        'SUPABASE_SECRET_KEYS has no key (expected {"default":"sb_secret_..."})',
-      );
-    }
-    return { serviceKey: key, serviceKeySource: "SUPABASE_SECRET_KEYS" };
-  }
-  const key = env.get("SUPABASE_SERVICE_ROLE_KEY")?.trim();
-  if (!key) {
-    throw new ConfigError(
-      "SUPABASE_SERVICE_ROLE_KEY",
-      "SUPABASE_SERVICE_ROLE_KEY is not set (nor SUPABASE_SECRET_KEYS)",
-    );
-  }
-  return { serviceKey: key, serviceKeySource: "SUPABASE_SERVICE_ROLE_KEY" };
-}
-
-function readUrl(env: Env, name: string): string {
-  const value = env.get(name)?.trim();
-  if (!value) throw new ConfigError(name, `${name} is not set`);
-  try {
-    const url = new URL(value);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error();
-  } catch {
-    throw new ConfigError(name, `${name} is not an http(s) URL`);
-  }
-  return value;
-}
-
-function readPositiveInt(env: Env, name: string, fallback: number): number {
-  const value = env.get(name)?.trim();
-  if (!value) return fallback;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number <= 0) {
-    throw new ConfigError(name, `${name} must be a positive integer`);
-  }
-  return number;
 }

@@ -1,17 +1,14 @@
-import { displayName } from "./clerk_user.ts";
+import { displayName } from "../_shared/clerk_user.ts";
 import { type ClerkEvent, parseClerkEvent } from "./clerk_event.ts";
+import { ConfigError, PayloadError, StoreError, StoreUnavailableError } from "../_shared/errors.ts";
+import { type Logger, logLine } from "../_shared/log.ts";
 import {
   BodyTimeoutError,
-  ConfigError,
   EncodingError,
   HeaderError,
-  PayloadError,
   PayloadTooLargeError,
   SignatureError,
-  StoreError,
-  StoreUnavailableError,
 } from "./errors.ts";
-import { type Logger, logLine } from "./log.ts";
 import type { Outcome, ProfileStore } from "./store.ts";
 import { createVerifiers, readSvixHeaders, verifyClerkWebhook } from "./verify.ts";
 

@@ -2,10 +2,10 @@
 // serves the handler. Everything else lives in the modules beside this file.
 import { createClient } from "@supabase/supabase-js";
 import { loadConfig } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../_shared/errors.ts";
 import { createHandler, createMisconfiguredHandler } from "./handler.ts";
-import { consoleLogger as log, logLine } from "./log.ts";
-import { readListenPort } from "./port.ts";
+import { consoleLogger as log, logLine } from "../_shared/log.ts";
+import { readListenPort } from "../_shared/port.ts";
 import { createSupabaseStore } from "./store.ts";
 
 function buildHandler(): (req: Request) => Promise<Response> {

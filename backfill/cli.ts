@@ -1,7 +1,7 @@
 /** The command behind `npm run backfill` and `npm run reconcile`, with its I/O injected. */
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
-import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
+import { printable } from "../supabase/functions/_shared/log.ts";
 import { createClerkSource, describeClerkError } from "./clerk_source.ts";
 import { parseArgs, readEnv, USAGE, UsageError } from "./config.ts";
 import { text } from "./pages.ts";

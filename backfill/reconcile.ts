@@ -2,8 +2,8 @@
  * Reconcile: compares Clerk with public.profiles, and with `apply` repairs the drift. The
  * comparison only reads; the writes come after it, and only if the guards let them.
  */
-import type { ClerkUserJson, Profile } from "../../supabase/functions/clerk-webhook/clerk_user.ts";
-import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
+import type { ClerkUserJson, Profile } from "../supabase/functions/_shared/clerk_user.ts";
+import { printable } from "../supabase/functions/_shared/log.ts";
 import type { ClerkSource } from "./clerk_source.ts";
 import { mapUsers, readPages, START, text, writeProfiles } from "./pages.ts";
 import { type Progress, silentProgress } from "./progress.ts";

@@ -1,9 +1,9 @@
 /**
  * `npm run backfill` / `npm run reconcile`: copies every Clerk user into public.profiles through
  * the webhook's guarded write path, or compares the two and repairs the drift. See
- * scripts/backfill/config.ts (USAGE) for flags, environment and exit codes.
+ * backfill/config.ts (USAGE) for flags, environment and exit codes.
  */
-import { EXIT, runCli } from "./backfill/cli.ts";
+import { EXIT, runCli } from "./cli.ts";
 
 if (import.meta.main) {
   const controller = new AbortController();

@@ -2,7 +2,7 @@
  * The closing summary of a backfill and the drift report of a reconcile. Every user id and reason
  * (from Clerk or the database) goes through printable: a value cannot start a line of its own.
  */
-import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
+import { printable } from "../supabase/functions/_shared/log.ts";
 import { fmt } from "./progress.ts";
 import { driftCount, type ReconcileReport, remainingDrift } from "./reconcile.ts";
 import type { BackfillResult } from "./run_backfill.ts";

@@ -1,4 +1,4 @@
-import type { Env } from "./config.ts";
+import type { Env } from "./env.ts";
 import { printable } from "./log.ts";
 
 /** Where a local run listens when PORT is unset or unusable (Deno.serve's own default). */

@@ -1,7 +1,7 @@
 /** The backfill's database calls: the batch RPCs of the backfill migration, through supabase-js. */
 import type { SupabaseClient } from "@supabase/supabase-js";
-import type { Profile } from "../../supabase/functions/clerk-webhook/clerk_user.ts";
-import { withDeadline } from "../../supabase/functions/clerk-webhook/store.ts";
+import type { Profile } from "../supabase/functions/_shared/clerk_user.ts";
+import { withDeadline } from "../supabase/functions/_shared/rpc.ts";
 import { type RetryPolicy, type Verdict, withRetry } from "./retry.ts";
 
 /**

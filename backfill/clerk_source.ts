@@ -1,6 +1,6 @@
 /** Pages through Clerk users with the official client, honouring rate limits and 5xx backoff. */
 import type { ClerkClient } from "@clerk/backend";
-import type { ClerkUserJson } from "../../supabase/functions/clerk-webhook/clerk_user.ts";
+import type { ClerkUserJson } from "../supabase/functions/_shared/clerk_user.ts";
 import { type RetryPolicy, type Verdict, withRetry } from "./retry.ts";
 
 /** The part of `clerkClient.users` the backfill uses. */

@@ -1,5 +1,5 @@
 /** The resume file of a backfill: where the last committed page ended, and the counts so far. */
-import { readTextFileIfExists } from "../optional_file.ts";
+import { readTextFileIfExists } from "./optional_file.ts";
 import type { Cursor } from "./pages.ts";
 
 /** Per-outcome counts of a run. */

@@ -1,5 +1,5 @@
 /** The backfill: every Clerk user, page by page, through the guarded batch write. Resumable. */
-import { printable } from "../../supabase/functions/clerk-webhook/log.ts";
+import { printable } from "../supabase/functions/_shared/log.ts";
 import type { ClerkSource } from "./clerk_source.ts";
 import {
   type FreshPage,

@@ -1,6 +1,6 @@
-/** Command line and environment of scripts/backfill.ts. */
-import { type Env, readServiceKey } from "../../supabase/functions/clerk-webhook/config.ts";
-import { ConfigError } from "../../supabase/functions/clerk-webhook/errors.ts";
+/** Command line and environment of backfill/main.ts. */
+import { type Env, readServiceKey } from "../supabase/functions/_shared/env.ts";
+import { ConfigError } from "../supabase/functions/_shared/errors.ts";
 import { DEFAULT_MAX_ORPHAN_PERCENT, DEFAULT_MAX_ORPHANS } from "./reconcile.ts";
 
 /** What the run does. */

@@ -3,7 +3,7 @@ import {
   type ClerkUserJson,
   type Profile,
   toProfile,
-} from "../../supabase/functions/clerk-webhook/clerk_user.ts";
+} from "../supabase/functions/_shared/clerk_user.ts";
 import type { ClerkSource } from "./clerk_source.ts";
 import type { Failure } from "./state.ts";
 import { type BackfillStore, RpcError, type SyncOutcome } from "./store.ts";
