@@ -268,7 +268,7 @@ Deno.test("createSupabaseStore() gives up after timeoutMs while the user is lock
     const locker = await sql.reserve();
     try {
       await locker`begin`;
-      await locker`select pg_advisory_xact_lock(clerk_sync.user_lock_key(${userId}))`;
+      await locker`select clerk_sync.lock_users(array[${userId}::text])`;
       await assert.rejects(
         store.apply(event),
         (error: Error) => error instanceof StoreUnavailableError && /timed out/.test(error.message),

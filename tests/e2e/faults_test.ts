@@ -100,8 +100,9 @@ Deno.test("local stack: the database stopped mid-run gets 503s, nothing half-wri
         // stops: those transactions are killed half-way through.
         const stuck = [`${prefix}_m00`, `${prefix}_m01`];
         const locker = postgres(stack.databaseUrl, { max: 1, onnotice: () => {} });
-        await locker`select pg_advisory_lock(clerk_sync.user_lock_key(u))
-                       from unnest(${stuck}::text[]) as u`;
+        const held = await locker.reserve();
+        await held`begin`;
+        await held`select clerk_sync.lock_users(${stuck}::text[])`;
         let answered = 0;
         let stopping: Promise<void> | undefined;
         const answers = await mapConcurrent(deliveries, 8, async (delivery) => {
@@ -171,8 +172,8 @@ Deno.test("local stack: a slow database call gets 503 in time, and a refused ser
           // Hold the user's lock from another session: sync_clerk_user waits for it.
           const holder = await sql.reserve();
           try {
-            await holder`
-            select pg_advisory_lock(clerk_sync.user_lock_key(${userId}))`;
+            await holder`begin`;
+            await holder`select clerk_sync.lock_users(array[${userId}::text])`;
             const started = Date.now();
             const answer = await deliverWithin(stack, delivery);
             assert.equal(answer.status, 503, answer.text);
@@ -184,7 +185,7 @@ Deno.test("local stack: a slow database call gets 503 in time, and a refused ser
             // Keep the call blocked past 10 s, then let it go.
             await new Promise((resolve) => setTimeout(resolve, 10_500 - (Date.now() - started)));
           } finally {
-            await holder`select pg_advisory_unlock_all()`;
+            await holder`commit`;
             holder.release();
           }
           // The abandoned call finishes in the database (PostgREST does not cancel it either), so
