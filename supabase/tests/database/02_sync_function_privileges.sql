@@ -74,7 +74,8 @@ select results_eq(
   $$ values ('postgres') $$,
   'only the owner holds a grant on clerk_sync.upsert_profiles (none for PUBLIC)'
 );
--- The same for every internal function (the lock key, deletion, pruning, and any added later).
+-- The same for every internal function (the lock key, deletion, pruning, and any added later),
+-- but the operator's status, which service_role may call (08_sync_status.sql).
 select is_empty(
   $$ select format('%s to %s', p.oid::regprocedure,
                    coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC'))
@@ -84,11 +85,15 @@ select is_empty(
      where n.nspname = 'clerk_sync'
        and a.privilege_type = 'EXECUTE'
        and (a.grantee = 0 or a.grantee in
-            ('anon'::regrole, 'authenticated'::regrole, 'service_role'::regrole)) $$,
-  'no function in clerk_sync is executable by PUBLIC, anon, authenticated or service_role'
+            ('anon'::regrole, 'authenticated'::regrole, 'service_role'::regrole))
+       and not (p.oid = 'clerk_sync.sync_status()'::regprocedure
+                and a.grantee = 'service_role'::regrole) $$,
+  'no function in clerk_sync is executable by PUBLIC, anon, authenticated or service_role '
+  || '(but sync_status by service_role)'
 );
 
--- Grants in clerk_sync: none for the API roles, on the schema or on any of its tables.
+-- Grants in clerk_sync: none for the API roles on any of its tables; on the schema, only
+-- service_role's USAGE (to call sync_status).
 select schema_privs_are(
   'clerk_sync', 'anon', array[]::text[],
   'anon has no privileges on schema clerk_sync'
@@ -98,8 +103,8 @@ select schema_privs_are(
   'authenticated has no privileges on schema clerk_sync'
 );
 select schema_privs_are(
-  'clerk_sync', 'service_role', array[]::text[],
-  'service_role has no privileges on schema clerk_sync'
+  'clerk_sync', 'service_role', array['USAGE'],
+  'service_role has only USAGE on schema clerk_sync (to call sync_status)'
 );
 select is_empty(
   $$ select format('%s: %s to %s', c.oid::regclass, a.privilege_type, a.grantee::regrole)
@@ -159,7 +164,7 @@ select throws_ok(
 reset role;
 
 -- service_role: calls the function, which writes clerk_sync as its owner (SECURITY DEFINER),
--- but cannot reach clerk_sync itself.
+-- but cannot read or write clerk_sync itself.
 set local role service_role;
 set local request.jwt.claims = '{"role":"service_role"}';
 
@@ -176,18 +181,18 @@ select is(
 );
 select throws_ok(
   $$ select * from clerk_sync.webhook_events $$,
-  '42501', 'permission denied for schema clerk_sync',
+  '42501', 'permission denied for table webhook_events',
   'service_role cannot read clerk_sync.webhook_events directly'
 );
 select throws_ok(
   $$ delete from clerk_sync.deleted_users $$,
-  '42501', 'permission denied for schema clerk_sync',
+  '42501', 'permission denied for table deleted_users',
   'service_role cannot delete tombstones directly'
 );
 select throws_ok(
   $$ select clerk_sync.upsert_profiles(array[('user_2pPrivService', 'x@example.com', null, null,
        null, null, null, '{}', null, '2027-01-01 10:00:00+00', null, null)::public.profiles]) $$,
-  '42501', 'permission denied for schema clerk_sync',
+  '42501', 'permission denied for function upsert_profiles',
   'service_role cannot call clerk_sync.upsert_profiles to skip the tombstone check'
 );
 
