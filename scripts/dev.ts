@@ -1,28 +1,51 @@
 /**
  * `npm run dev`: the whole sync on this machine without Docker, in the foreground until Ctrl-C.
- * Starts a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in and the
- * real clerk-webhook function (see tests/support/local_stack.ts), then prints FUNCTION_URL,
- * DATABASE_URL, SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY and CLERK_WEBHOOK_SECRET as KEY=value
- * lines and passes the function's log lines through.
+ * Starts a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in, the
+ * Clerk API stand-in and the real clerk-webhook and clerk-profile-sync functions (see
+ * tests/support/local_stack.ts), then prints FUNCTION_URL, PROFILE_SYNC_URL, DATABASE_URL,
+ * SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, CLERK_API_URL (the stand-in's, when it runs) and
+ * CLERK_WEBHOOK_SECRET as KEY=value lines and passes the functions' log lines through.
  *
  * Ctrl-C or SIGTERM (to dev alone or to its whole process group, once or repeatedly, also during
- * start-up) stops the function and the stand-in, stops PostgreSQL and deletes its data: exit 0.
+ * start-up) stops the functions and the stand-ins, stops PostgreSQL and deletes its data: exit 0.
  * A function that refuses its configuration (`Configuration error: ...`) stops dev the same way,
  * with that message and exit 1.
  *
- * Environment: PORT (the function's port; a free one when unset), CLERK_WEBHOOK_SECRET (used
- * when set, generated otherwise), CLERK_SYNC_DEV_STATE (where the KEY=value lines are also
- * written for `npm run send`; default supabase/.temp/dev-stack.env, removed on exit).
+ * Environment: PORT and PROFILE_SYNC_PORT (the functions' ports; free ones when unset),
+ * CLERK_WEBHOOK_SECRET (used when set, generated otherwise), CLERK_SECRET_KEY, CLERK_JWT_KEY and
+ * CLERK_API_URL (when any is set, clerk-profile-sync gets these and talks to that Clerk instance;
+ * otherwise to the Clerk API stand-in, whose users get session tokens from `npm run token`),
+ * CLERK_AUTHORIZED_PARTIES, PROFILE_SYNC_MIN_INTERVAL_S and PROFILE_SYNC_ALLOWED_ORIGINS (passed
+ * to clerk-profile-sync when set), CLERK_SYNC_DEV_STATE (where the KEY=value lines are also
+ * written for `npm run send` and `npm run token`, with the stand-in's private signing key;
+ * default supabase/.temp/dev-stack.env, mode 0600, removed on exit).
  */
 import { printable } from "../supabase/functions/_shared/log.ts";
-import { type LocalStack, startLocalStack } from "../tests/support/local_stack.ts";
-import { defaultStatePath } from "./dev_state.ts";
+import {
+  type ClerkSettings,
+  EXAMPLE_USER_ID,
+  type FunctionName,
+  type LocalStack,
+  startLocalStack,
+} from "../tests/support/local_stack.ts";
+import { defaultStatePath, exportSessionKey, SESSION_KEY, writeDevState } from "./dev_state.ts";
 
 const encoder = new TextEncoder();
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-// The function's first line, written before it listens (index.ts): ready, or what it refuses.
-const FIRST_LINE = /^(clerk-webhook ready|Configuration error: )/;
+// A function's first line, written before it listens (index.ts): ready, or what it refuses.
+const FIRST_LINE: Record<FunctionName, RegExp> = {
+  "clerk-webhook": /^(clerk-webhook ready|Configuration error: )/,
+  "clerk-profile-sync": /^(clerk-profile-sync ready|Configuration error: )/,
+};
 const CONFIG_ERROR = /^Configuration error: (.*)$/;
+// Which Clerk instance clerk-profile-sync talks to: any of these set means the developer's own.
+const CLERK_VARIABLES = ["CLERK_SECRET_KEY", "CLERK_JWT_KEY", "CLERK_API_URL"] as const;
+// Passed to clerk-profile-sync as they are when set.
+const PROFILE_SYNC_VARIABLES = [
+  "CLERK_AUTHORIZED_PARTIES",
+  "PROFILE_SYNC_MIN_INTERVAL_S",
+  "PROFILE_SYNC_ALLOWED_ORIGINS",
+];
 
 function write(stream: "stdout" | "stderr", line: string): void {
   const target = stream === "stdout" ? Deno.stdout : Deno.stderr;
@@ -35,14 +58,50 @@ function describe(error: unknown): string {
   return message.split("\n").map(printable).join("\n");
 }
 
-function readPort(): number | undefined {
-  const value = Deno.env.get("PORT")?.trim();
+function readPort(name: string): number | undefined {
+  const value = Deno.env.get(name)?.trim();
   if (!value) return undefined;
   const port = Number(value);
   if (!/^\d+$/.test(value) || port <= 0 || port > 65535) {
-    throw new Error(`PORT must be a port number, got "${printable(value)}"`);
+    throw new Error(`${name} must be a port number, got "${printable(value)}"`);
   }
   return port;
+}
+
+// The developer's Clerk instance, when the environment names one (blank values count as unset).
+function readClerkSettings(): ClerkSettings | undefined {
+  const [secretKey, jwtKey, apiUrl] = CLERK_VARIABLES.map((name) =>
+    Deno.env.get(name)?.trim() || undefined
+  );
+  if (secretKey === undefined && jwtKey === undefined && apiUrl === undefined) return undefined;
+  return { secretKey, jwtKey, apiUrl };
+}
+
+function readProfileSyncEnv(): Record<string, string> {
+  return Object.fromEntries(PROFILE_SYNC_VARIABLES.flatMap((name) => {
+    const value = Deno.env.get(name);
+    return value === undefined ? [] : [[name, value]];
+  }));
+}
+
+// Why a function refused its configuration, and a hint when the value came from the environment.
+function refusal(fn: FunctionName, reason: string, envSecret: boolean, fromEnv: string[]): string {
+  let hint = "";
+  if (fn === "clerk-webhook" && envSecret && reason.includes("CLERK_WEBHOOK_SECRET")) {
+    hint = " (CLERK_WEBHOOK_SECRET comes from your environment: set it to the endpoint's " +
+      "signing secret whsec_..., or unset it to have one generated)";
+  }
+  const named = fromEnv.filter((name) => reason.includes(name));
+  if (fn === "clerk-profile-sync" && named.length > 0) {
+    const clerk = named.some((name) => (CLERK_VARIABLES as readonly string[]).includes(name));
+    hint = ` (${named.join(", ")} ${named.length === 1 ? "comes" : "come"} from your ` +
+      "environment" +
+      (clerk
+        ? ": set CLERK_SECRET_KEY (and CLERK_JWT_KEY) of one Clerk instance, or unset " +
+          `${CLERK_VARIABLES.join(", ")} to use the Clerk API stand-in)`
+        : ")");
+  }
+  return `dev: ${fn} refused its configuration: ${printable(reason)}${hint}`;
 }
 
 /** Why dev stops and with which exit code: the first reason wins, later ones change nothing. */
@@ -97,41 +156,45 @@ async function main(): Promise<number> {
 }
 
 async function run(statePath: string, envSecret: string | undefined, stop: Stop): Promise<number> {
-  write("stderr", "dev: starting PostgreSQL, the PostgREST stand-in and clerk-webhook ...");
+  write(
+    "stderr",
+    "dev: starting PostgreSQL, the PostgREST and Clerk API stand-ins, clerk-webhook and " +
+      "clerk-profile-sync ...",
+  );
   let functionPort: number | undefined;
+  let profileSyncPort: number | undefined;
   try {
-    functionPort = readPort();
+    functionPort = readPort("PORT");
+    profileSyncPort = readPort("PROFILE_SYNC_PORT");
   } catch (error) {
     write("stderr", `dev: ${describe(error)}`);
     return 1;
   }
+  const clerk = readClerkSettings();
+  const fromEnv = [...CLERK_VARIABLES, ...PROFILE_SYNC_VARIABLES].filter((name) =>
+    Deno.env.get(name)?.trim()
+  );
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
       functionPort,
+      profileSyncPort,
       webhookSecret: envSecret || undefined,
-      onLog: (line, stream) => {
+      clerk,
+      profileSyncEnv: readProfileSyncEnv(),
+      onLog: (line, stream, fn) => {
         write(stream, line);
         const refused = CONFIG_ERROR.exec(line);
-        if (refused) {
-          const hint = envSecret && refused[1].includes("CLERK_WEBHOOK_SECRET")
-            ? " (CLERK_WEBHOOK_SECRET comes from your environment: set it to the endpoint's " +
-              "signing secret whsec_..., or unset it to have one generated)"
-            : "";
-          stop.request(
-            1,
-            `dev: the function refused its configuration: ${printable(refused[1])}${hint}`,
-          );
-        }
+        if (refused) stop.request(1, refusal(fn, refused[1], Boolean(envSecret), fromEnv));
       },
-      onFunctionExit: (status) => {
-        // Ctrl-C (or a SIGTERM to the group) reaches the function too: that is no failure.
+      onFunctionExit: (status, fn) => {
+        // Ctrl-C (or a SIGTERM to the group) reaches the functions too: that is no failure.
         if (status.signal === "SIGINT" || status.signal === "SIGTERM") return stop.request(0);
-        stop.request(1, `dev: the function exited (code ${status.code}); shutting down`);
+        stop.request(1, `dev: ${fn} exited (code ${status.code}); shutting down`);
       },
     });
   } catch (error) {
-    // startLocalStack removed whatever it had started. Stopped during start-up, the function got
+    // startLocalStack removed whatever it had started. Stopped during start-up, the functions got
     // the Ctrl-C as well: that failure is expected.
     const code = stop.code;
     if (code === undefined) {
@@ -142,26 +205,45 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
     return code;
   }
 
-  // Both first lines are written before the port opens: wait for one, so a refused configuration
+  // The first lines are written before the ports open: wait for both, so a refused configuration
   // stops dev before it prints URLs nobody can use.
-  if (stop.code === undefined) await stack.waitForLog(FIRST_LINE, 5000).catch(() => {});
+  if (stop.code === undefined) {
+    await Promise.all([
+      stack.waitForLog(FIRST_LINE["clerk-webhook"], 5000).catch(() => {}),
+      stack.profileSync.waitForLog(FIRST_LINE["clerk-profile-sync"], 5000).catch(() => {}),
+    ]);
+  }
   let wroteState = false;
   if (stop.code === undefined) {
     const lines = [
       `FUNCTION_URL=${stack.functionUrl}`,
+      `PROFILE_SYNC_URL=${stack.profileSyncUrl}`,
       `DATABASE_URL=${stack.databaseUrl}`,
       `SUPABASE_URL=${stack.supabaseUrl}`,
       `SUPABASE_SERVICE_ROLE_KEY=${stack.serviceRoleKey}`,
+      ...(stack.clerk ? [`CLERK_API_URL=${stack.clerk.url}`] : []),
       `CLERK_WEBHOOK_SECRET=${stack.webhookSecret}`,
     ];
     for (const line of lines) write("stdout", line);
     write("stdout", "# Send a test event:  npm run send -- user.created");
     write(
       "stdout",
+      stack.clerk
+        ? '# Sync on visit:      curl -X POST -H "Authorization: Bearer ' +
+          `$(npm run -s token -- ${EXAMPLE_USER_ID})" ${stack.profileSyncUrl}`
+        : "# Sync on visit:      POST to PROFILE_SYNC_URL with a session token of your Clerk " +
+          "instance (Authorization: Bearer ...)",
+    );
+    write(
+      "stdout",
       `# Look at the row:    psql "${stack.databaseUrl}" -c 'select * from profiles'`,
     );
     write("stdout", "# Stop with Ctrl-C.");
-    await writeState(statePath, lines);
+    const secrets = stack.clerkSigningKey
+      ? [`${SESSION_KEY}=${await exportSessionKey(stack.clerkSigningKey)}`]
+      : [];
+    // The same lines (and the stand-in's signing key) for `npm run send` and `npm run token`.
+    await writeDevState(statePath, [`DEV_PID=${Deno.pid}`, ...lines, ...secrets]);
     wroteState = true;
   }
 
@@ -176,14 +258,6 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
   }
   write("stderr", "dev: stopped; the database is removed");
   return stop.code ?? 0;
-}
-
-// The same KEY=value lines, readable only by this user, for `npm run send` in another terminal.
-async function writeState(path: string, lines: string[]): Promise<void> {
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-  const text = [`DEV_PID=${Deno.pid}`, ...lines].join("\n") + "\n";
-  await Deno.writeTextFile(path, text, { mode: 0o600 });
 }
 
 Deno.exit(await main());

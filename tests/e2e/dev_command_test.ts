@@ -25,7 +25,7 @@ async function envExampleSecret(): Promise<string> {
   return line.slice("CLERK_WEBHOOK_SECRET=".length);
 }
 
-Deno.test("npm run dev prints the five lines, npm run send reaches it, SIGTERM removes everything", async () => {
+Deno.test("npm run dev prints its lines, npm run send reaches it, SIGTERM removes everything", async () => {
   const port = freePort();
   const dev = await startDev({ env: { PORT: String(port) } });
   try {
@@ -109,7 +109,7 @@ Deno.test("npm run dev fails fast, with the function's reason, on the .env.examp
     assert.ok(Date.now() - started < 25_000);
     assert.ok(
       dev.stderr.some((l) =>
-        l.startsWith("dev: the function refused its configuration: CLERK_WEBHOOK_SECRET ")
+        l.startsWith("dev: clerk-webhook refused its configuration: CLERK_WEBHOOK_SECRET ")
       ),
       output,
     );

@@ -10,12 +10,14 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
 const decoder = new TextDecoder();
 
-/** The KEY=value lines `npm run dev` prints, in order. */
+/** The KEY=value lines `npm run dev` prints (with its Clerk API stand-in), in order. */
 export const DEV_KEYS = [
   "FUNCTION_URL",
+  "PROFILE_SYNC_URL",
   "DATABASE_URL",
   "SUPABASE_URL",
   "SUPABASE_SERVICE_ROLE_KEY",
+  "CLERK_API_URL",
   "CLERK_WEBHOOK_SECRET",
 ];
 
@@ -49,7 +51,7 @@ export interface DevProcess {
   readonly stdout: string[];
   readonly stderr: string[];
   readonly status: Promise<Deno.CommandStatus>;
-  /** Resolves once the five KEY=value lines are printed; rejects if dev ends first. */
+  /** Resolves once the KEY=value lines are printed; rejects if dev ends first. */
   ready(timeoutMs?: number): Promise<Record<string, string>>;
   /** Sends `signal` to every process of the group, as a terminal's Ctrl-C does. */
   signalGroup(signal: Deno.Signal): void;

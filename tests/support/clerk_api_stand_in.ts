@@ -1,19 +1,33 @@
 /**
  * Stands in for Clerk's Backend API (https://api.clerk.com) in tests and benchmarks: an HTTP
- * server on 127.0.0.1 with the two endpoints the backfill calls, as Clerk documents them and as
- * `@clerk/backend` (`users.getUserList`, `users.getCount`) reads them:
+ * server on 127.0.0.1 with the endpoints the backfill and clerk-profile-sync call, as Clerk
+ * documents them (https://clerk.com/docs/reference/backend-api: Users, JWKS) and as
+ * `@clerk/backend` 3.25 (`users.getUserList`, `users.getCount`, `users.getUser`, `jwks.getJwks`,
+ * and `verifyToken` with a secret key) reads them:
  *
  * - `GET /v1/users?limit=&offset=&order_by=&user_id=...` answers a JSON array of user objects.
  *   `limit` 1..500 (default 10), `offset` >= 0, `order_by` `[+|-]created_at|updated_at` (default
  *   `-created_at`, newest first; ties by id), `user_id` repeatable (at most 100).
  * - `GET /v1/users/count?user_id=...` answers `{"object":"total_count","total_count":N}`.
- * - `Authorization: Bearer <secret key>` is required (401 `authentication_invalid` otherwise).
+ * - `GET /v1/users/{user_id}` answers the user object, or 404 `resource_not_found` (Clerk's
+ *   "Retrieve a user"; the SDK throws a ClerkAPIResponseError with status 404 for it).
+ * - `GET /v1/jwks` answers `{"keys":[JWK...]}`: the public keys of the instance's signing keys
+ *   ({@linkcode ClerkApiStandInOptions.signingKeys}), each `{kty, n, e, kid, use, alg}` as Clerk
+ *   serves them ("Retrieve the JSON Web Key Set of the instance"; `verifyToken` with a secret key
+ *   fetches it and matches the token's `kid`).
+ * - `Authorization: Bearer <secret key>` is required: 401 `authentication_invalid` otherwise on the
+ *   list and count endpoints, as before; on the two endpoints above a wrong key is answered 401
+ *   `clerk_key_invalid`, the code of Clerk's "InvalidClerkSecretKey" error
+ *   (https://clerk.com/docs/errors/authentication) that `@clerk/backend`'s JWKS loader looks for
+ *   (`TokenVerificationErrorCode.InvalidSecretKey`: reason `secret-key-invalid`).
  * - Errors use Clerk's envelope `{"errors":[{"message","long_message","code"}],"clerk_trace_id"}`.
  *   Responses carry `Content-Type: application/json` exactly: the SDK parses JSON only then.
  *
  * Faults are programmable: {@linkcode ClerkApiStandIn.injectFault} answers one matching request
  * with a status (429 with `Retry-After`, 500, ...), optionally after letting some through.
  */
+
+import type { ClerkSigningKey } from "./clerk_session.ts";
 
 /** A Clerk user object as the Backend API returns it (snake_case JSON). */
 export type ClerkUserObject = Record<string, unknown> & {
@@ -45,6 +59,12 @@ export interface RecordedRequest {
 
 /** A running stand-in. */
 export interface ClerkApiStandIn {
+  /** The signing keys whose public halves `GET /v1/jwks` serves (replace to rotate). */
+  signingKeys: ClerkSigningKey[];
+  /** Milliseconds to wait before every answer (a slow Clerk); default 0. */
+  delayMs: number;
+  /** Called before `GET /v1/users/{id}` answers (e.g. to race a webhook against a sync). */
+  onGetUser: ((userId: string) => void | Promise<void>) | null;
   /** Base URL to use as `CLERK_API_URL` / `apiUrl` (without `/v1`). */
   readonly url: string;
   /** The secret key it accepts. */
@@ -73,6 +93,8 @@ export interface ClerkApiStandInOptions {
   secretKey?: string;
   /** Initial users. */
   users?: ClerkUserObject[];
+  /** The instance's signing keys, served by `GET /v1/jwks` (default none: `{"keys":[]}`). */
+  signingKeys?: ClerkSigningKey[];
 }
 
 interface PendingFault {
@@ -92,6 +114,8 @@ interface Entry {
 }
 
 const ORDER_FIELDS = new Set(["created_at", "updated_at"]);
+// `/v1/users/{user_id}`; `/v1/users/count` is matched before it.
+const USER_PATH = /^\/v1\/users\/([^/]+)$/;
 
 /** Starts the stand-in on a free port of 127.0.0.1. */
 export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): ClerkApiStandIn {
@@ -196,9 +220,34 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     return json(200, JSON.stringify({ object: "total_count", total_count: total }));
   }
 
+  async function getUser(userId: string): Promise<Response> {
+    try {
+      await standIn.onGetUser?.(userId);
+    } catch (hookError) {
+      console.error("clerk_api_stand_in: the onGetUser hook failed:", hookError);
+      return error(500, "internal_clerk_error", "the onGetUser hook failed");
+    }
+    const entry = entries.get(userId);
+    if (!entry) return error(404, "resource_not_found", "not found");
+    return json(200, entry.json);
+  }
+
+  function jwks(): Response {
+    return json(200, JSON.stringify({ keys: standIn.signingKeys.map((key) => key.jwk) }));
+  }
+
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    if (standIn.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, standIn.delayMs));
+    const userPath = url.pathname === "/v1/users/count" ? null : USER_PATH.exec(url.pathname);
     if (request.headers.get("authorization") !== `Bearer ${secretKey}`) {
+      if (userPath || url.pathname === "/v1/jwks") {
+        return error(
+          401,
+          "clerk_key_invalid",
+          "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
+        );
+      }
       return error(401, "authentication_invalid", "Invalid authentication");
     }
     const fault = takeFault(url.pathname);
@@ -218,6 +267,8 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     if (request.method !== "GET") return error(405, "method_not_allowed", "Method not allowed");
     if (url.pathname === "/v1/users") return await listUsers(url.searchParams);
     if (url.pathname === "/v1/users/count") return countUsers(url.searchParams);
+    if (url.pathname === "/v1/jwks") return jwks();
+    if (userPath) return await getUser(decodeURIComponent(userPath[1]));
     return error(404, "resource_not_found", "not found");
   }
 
@@ -232,6 +283,9 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
   );
 
   const standIn: ClerkApiStandIn = {
+    signingKeys: [...(options.signingKeys ?? [])],
+    delayMs: 0,
+    onGetUser: null,
     url: `http://127.0.0.1:${server.addr.port}`,
     secretKey,
     requests,

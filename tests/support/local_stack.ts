@@ -1,23 +1,56 @@
 /**
  * The whole sync on one machine without Docker, for `npm run dev`, the end-to-end tests and the
  * benchmarks: a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in
- * served at `http://127.0.0.1:<port>/rest/v1/`, and the real
- * `supabase/functions/clerk-webhook/index.ts` run by Deno as its own process, with the
- * environment the edge runtime gives a function (SUPABASE_URL, SUPABASE_ANON_KEY,
- * SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL) plus CLERK_WEBHOOK_SECRET and PORT.
+ * served at `http://127.0.0.1:<port>/rest/v1/`, and the real functions
+ * `supabase/functions/clerk-webhook/index.ts` and `supabase/functions/clerk-profile-sync/index.ts`,
+ * each run by Deno as its own process on its own port, with the environment the edge runtime
+ * gives a function (SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL)
+ * plus PORT, CLERK_WEBHOOK_SECRET (clerk-webhook) and CLERK_SECRET_KEY, CLERK_JWT_KEY and
+ * CLERK_API_URL (clerk-profile-sync).
+ *
+ * Unless Clerk settings are passed in (`clerk`), clerk-profile-sync talks to the Clerk API
+ * stand-in (tests/support/clerk_api_stand_in.ts), which the stack starts with a few users and a
+ * signing key generated for this stack: CLERK_JWT_KEY is that key's PEM, and
+ * {@linkcode LocalStack.clerkSigningKey} mints session tokens the function accepts.
  */
 import { freePort, type PgCluster, startCluster } from "./pg_cluster.ts";
 import { roleJwt } from "./jwt.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
+import {
+  type ClerkApiStandIn,
+  type ClerkUserObject,
+  startClerkApiStandIn,
+} from "./clerk_api_stand_in.ts";
+import { clerkUserPayload } from "./clerk_payloads.ts";
+import { type ClerkSigningKey, generateSigningKey } from "./clerk_session.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const ENTRYPOINT = "supabase/functions/clerk-webhook/index.ts";
+/** The functions the stack runs. */
+export type FunctionName = "clerk-webhook" | "clerk-profile-sync";
 /** The path the function is reached at, as `supabase functions serve` and the platform expose it. */
 export const FUNCTION_PATH = "/functions/v1/clerk-webhook";
+/** The path clerk-profile-sync is reached at (on its own port). */
+export const PROFILE_SYNC_PATH = "/functions/v1/clerk-profile-sync";
+const PATHS: Record<FunctionName, string> = {
+  "clerk-webhook": FUNCTION_PATH,
+  "clerk-profile-sync": PROFILE_SYNC_PATH,
+};
+/** The user of Clerk's documentation examples (and of the README), one of the stand-in's users. */
+export const EXAMPLE_USER_ID = "user_29w83sxmDNGwOuEthce5gg56FcC";
 // What the function process inherits from ours: what Deno needs to find its cache, nothing else.
 const INHERITED_ENV = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
 // Supabase's local keys are valid for years; a dev session must not outlive its tokens.
 const KEY_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+/** Clerk settings for clerk-profile-sync (what a deployed function gets as secrets). */
+export interface ClerkSettings {
+  /** CLERK_SECRET_KEY. */
+  secretKey?: string;
+  /** CLERK_JWT_KEY (the instance's PEM public key). */
+  jwtKey?: string;
+  /** CLERK_API_URL. */
+  apiUrl?: string;
+}
 
 /** Options of {@linkcode startLocalStack}. */
 export interface LocalStackOptions {
@@ -27,10 +60,38 @@ export interface LocalStackOptions {
   webhookSecret?: string;
   /** Extra environment of the function process; `undefined` removes a variable. */
   functionEnv?: Record<string, string | undefined>;
-  /** Called with each line the function writes (`npm run dev` passes them through). */
-  onLog?: (line: string, stream: "stdout" | "stderr") => void;
-  /** Called when the function process ends without {@linkcode LocalStack.stopFunction}. */
-  onFunctionExit?: (status: Deno.CommandStatus) => void;
+  /** Port of clerk-profile-sync; a free one when omitted. */
+  profileSyncPort?: number;
+  /** Extra environment of clerk-profile-sync; `undefined` removes a variable. */
+  profileSyncEnv?: Record<string, string | undefined>;
+  /**
+   * Clerk settings given to clerk-profile-sync as they are (only those set); no stand-in is
+   * started then. Omitted: the Clerk API stand-in with {@linkcode clerkUsers} and a new key.
+   */
+  clerk?: ClerkSettings;
+  /** The stand-in's users (default {@linkcode exampleClerkUsers}). */
+  clerkUsers?: ClerkUserObject[];
+  /** Called with each line a function writes (`npm run dev` passes them through). */
+  onLog?: (line: string, stream: "stdout" | "stderr", fn: FunctionName) => void;
+  /** Called when a function process ends without being stopped through the stack. */
+  onFunctionExit?: (status: Deno.CommandStatus, fn: FunctionName) => void;
+}
+
+/** One function process of the stack. */
+export interface LocalFunction {
+  readonly name: FunctionName;
+  /** `http://127.0.0.1:<port>/functions/v1/<name>`. */
+  readonly url: string;
+  /** Every line it wrote to stdout or stderr, in order, across restarts. */
+  readonly logs: string[];
+  /** The environment it was last started with (its own variables only). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Stops it (SIGTERM) and waits for it to end. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, with `env` over the stack's defaults. */
+  start(env?: Record<string, string | undefined>): Promise<void>;
+  /** Waits until a log line matches `pattern`; throws after `timeoutMs` (default 5000). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
 /** A running local stack. */
@@ -62,11 +123,19 @@ export interface LocalStack {
   startFunction(env?: Record<string, string | undefined>): Promise<void>;
   /** Waits until a log line matches `pattern`; throws after `timeoutMs` (default 5000). */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Stops the function and the stand-in and removes the database. Safe to call twice. */
+  /** clerk-profile-sync: `http://127.0.0.1:<port>/functions/v1/clerk-profile-sync`. */
+  readonly profileSyncUrl: string;
+  /** The clerk-profile-sync process. */
+  readonly profileSync: LocalFunction;
+  /** The Clerk API stand-in clerk-profile-sync talks to; null when `clerk` settings were given. */
+  readonly clerk: ClerkApiStandIn | null;
+  /** The stand-in instance's signing key (CLERK_JWT_KEY is its PEM); null without stand-in. */
+  readonly clerkSigningKey: ClerkSigningKey | null;
+  /** Stops the functions and the stand-ins and removes the database. Safe to call twice. */
   close(): Promise<void>;
 }
 
-/** Starts PostgreSQL, the PostgREST stand-in and the function; resolves once it listens. */
+/** Starts PostgreSQL, the stand-ins and both functions; resolves once both listen. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const cleanups: (() => Promise<void>)[] = [];
   async function cleanUp(): Promise<void> {
@@ -97,18 +166,63 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const anonKey = await roleJwt("anon", jwtSecret, claims, KEY_TTL_SECONDS);
     const webhookSecret = options.webhookSecret ?? generateWebhookSecret();
     const port = options.functionPort ?? freePort();
+    let profileSyncPort = options.profileSyncPort ?? freePort();
+    // freePort() hands out a port that was free a moment ago: two calls may return the same one.
+    while (profileSyncPort === port) profileSyncPort = freePort();
     const supabaseUrl = `http://127.0.0.1:${api.port}`;
-    const defaults: Record<string, string> = {
+    const platform: Record<string, string> = {
       SUPABASE_URL: supabaseUrl,
       SUPABASE_ANON_KEY: anonKey,
       SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
       SUPABASE_DB_URL: cluster.url,
+    };
+    const defaults: Record<string, string> = {
+      ...platform,
       CLERK_WEBHOOK_SECRET: webhookSecret,
       PORT: String(port),
     };
-    const fn = createFunctionProcess(port, options);
+
+    let clerk: ClerkApiStandIn | null = null;
+    let clerkSigningKey: ClerkSigningKey | null = null;
+    let clerkEnv: Record<string, string>;
+    if (options.clerk) {
+      const { secretKey, jwtKey, apiUrl } = options.clerk;
+      clerkEnv = Object.fromEntries(
+        [["CLERK_SECRET_KEY", secretKey], ["CLERK_JWT_KEY", jwtKey], ["CLERK_API_URL", apiUrl]]
+          .filter((entry): entry is [string, string] => entry[1] !== undefined),
+      );
+    } else {
+      clerkSigningKey = await generateSigningKey();
+      const standIn = startClerkApiStandIn({
+        // Clerk's secret keys are sk_test_ (or sk_live_) and base62 characters.
+        secretKey: `sk_test_${randomToken(30).replace(/[-_]/g, "0")}`,
+        users: options.clerkUsers ?? exampleClerkUsers(),
+        signingKeys: [clerkSigningKey],
+      });
+      clerk = standIn;
+      cleanups.push(() => standIn.close());
+      clerkEnv = {
+        CLERK_SECRET_KEY: standIn.secretKey,
+        CLERK_JWT_KEY: clerkSigningKey.pem,
+        CLERK_API_URL: standIn.url,
+      };
+    }
+    const profileSyncDefaults: Record<string, string> = {
+      ...platform,
+      ...clerkEnv,
+      PORT: String(profileSyncPort),
+    };
+
+    const fn = createFunctionProcess("clerk-webhook", port, options);
     cleanups.push(() => fn.stop());
-    await fn.start(merge(defaults, options.functionEnv));
+    const profileSync = createFunctionProcess("clerk-profile-sync", profileSyncPort, options);
+    cleanups.push(() => profileSync.stop());
+    // Side by side: the two processes start in about the time of one.
+    const started = await Promise.allSettled([
+      fn.start(merge(defaults, options.functionEnv)),
+      profileSync.start(merge(profileSyncDefaults, options.profileSyncEnv)),
+    ]);
+    for (const result of started) if (result.status === "rejected") throw result.reason;
 
     let closed: Promise<void> | undefined;
     return {
@@ -128,6 +242,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stopFunction: () => fn.stop(),
       startFunction: (env) => fn.start(merge(merge(defaults, options.functionEnv), env)),
       waitForLog: (pattern, timeoutMs) => fn.waitForLog(pattern, timeoutMs),
+      profileSyncUrl: profileSync.url,
+      profileSync: {
+        name: "clerk-profile-sync",
+        url: profileSync.url,
+        logs: profileSync.logs,
+        get env() {
+          return profileSync.env;
+        },
+        stop: () => profileSync.stop(),
+        start: (env) =>
+          profileSync.start(merge(merge(profileSyncDefaults, options.profileSyncEnv), env)),
+        waitForLog: (pattern, timeoutMs) => profileSync.waitForLog(pattern, timeoutMs),
+      },
+      clerk,
+      clerkSigningKey,
       close() {
         closed ??= cleanUp();
         return closed;
@@ -137,6 +266,43 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await cleanUp().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The stand-in's users unless told otherwise: Clerk's documentation example user
+ * ({@linkcode EXAMPLE_USER_ID}, "Example Example", as `npm run send` sends it) and two more.
+ */
+export function exampleClerkUsers(now = Date.now()): ClerkUserObject[] {
+  return [
+    clerkUserPayload({
+      id: EXAMPLE_USER_ID,
+      createdAt: 1654012591514,
+      updatedAt: now,
+      firstName: "Example",
+      lastName: "Example",
+      username: null,
+      email: "example@example.org",
+    }),
+    clerkUserPayload({
+      id: "user_2adaLovelaceAnalyticalEngin",
+      createdAt: now - 86_400_000,
+      updatedAt: now,
+      firstName: "Ada",
+      lastName: "Lovelace",
+      username: "ada",
+      email: "ada@example.org",
+      publicMetadata: { plan: "pro" },
+    }),
+    clerkUserPayload({
+      id: "user_2graceHopperCobolCompiler19",
+      createdAt: now - 3_600_000,
+      updatedAt: now,
+      firstName: "Grace",
+      lastName: "Hopper",
+      username: "grace",
+      email: "grace@example.org",
+    }),
+  ];
 }
 
 /** A new Clerk-style signing secret: `whsec_` and the base64 of 24 random bytes. */
@@ -174,7 +340,7 @@ function serveStandIn(standIn: PostgrestStandIn): StandInServer {
   };
 }
 
-/** The function as its own Deno process, restartable on the same port. */
+/** A function as its own Deno process, restartable on the same port. */
 interface FunctionProcess {
   readonly url: string;
   readonly logs: string[];
@@ -184,8 +350,13 @@ interface FunctionProcess {
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
 
-function createFunctionProcess(port: number, options: LocalStackOptions): FunctionProcess {
-  const url = `http://127.0.0.1:${port}${FUNCTION_PATH}`;
+function createFunctionProcess(
+  name: FunctionName,
+  port: number,
+  options: LocalStackOptions,
+): FunctionProcess {
+  const url = `http://127.0.0.1:${port}${PATHS[name]}`;
+  const entrypoint = `supabase/functions/${name}/index.ts`;
   const logs: string[] = [];
   let env: Record<string, string> = {};
   let child: Deno.ChildProcess | undefined;
@@ -194,7 +365,7 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
 
   function log(line: string, stream: "stdout" | "stderr"): void {
     logs.push(line);
-    options.onLog?.(line, stream);
+    options.onLog?.(line, stream, name);
   }
 
   async function stop(): Promise<void> {
@@ -212,8 +383,8 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
   }
 
   async function start(nextEnv: Record<string, string>): Promise<void> {
-    if (child) throw new Error("the function is already running");
-    assertPortFree(port);
+    if (child) throw new Error(`${name} is already running`);
+    assertPortFree(name, port);
     env = nextEnv;
     stopping = false;
     const inherited = Object.fromEntries(
@@ -223,7 +394,7 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
       }),
     );
     const spawned = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--frozen", ENTRYPOINT],
+      args: ["run", "--allow-net", "--allow-env", "--frozen", entrypoint],
       cwd: ROOT,
       clearEnv: true,
       env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
@@ -237,11 +408,11 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
       pumpLines(spawned.stderr, (line) => log(line, "stderr")),
     ];
     const exited = spawned.status.then((status) => {
-      if (!stopping) options.onFunctionExit?.(status);
+      if (!stopping) options.onFunctionExit?.(status, name);
       return status;
     });
     try {
-      await waitUntilListening(port, exited);
+      await waitUntilListening(name, port, exited);
     } catch (error) {
       await stop();
       const tail = logs.slice(-20).join("\n");
@@ -255,7 +426,7 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
       const line = logs.find((l) => pattern.test(l));
       if (line !== undefined) return line;
       if (Date.now() > deadline) {
-        throw new Error(`no function log line matched ${pattern} within ${timeoutMs} ms`);
+        throw new Error(`no ${name} log line matched ${pattern} within ${timeoutMs} ms`);
       }
       await delay(20);
     }
@@ -275,12 +446,16 @@ function createFunctionProcess(port: number, options: LocalStackOptions): Functi
 
 // Ready once the port accepts a TCP connection: no request, so no log line in the function and
 // no answer from the handler (which may be the misconfigured one, listening all the same).
-async function waitUntilListening(port: number, exited: Promise<Deno.CommandStatus>) {
+async function waitUntilListening(
+  name: FunctionName,
+  port: number,
+  exited: Promise<Deno.CommandStatus>,
+) {
   let ended: Deno.CommandStatus | undefined;
   exited.then((status) => ended = status);
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (ended) throw new Error(`the function exited during start-up (code ${ended.code})`);
+    if (ended) throw new Error(`${name} exited during start-up (code ${ended.code})`);
     try {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
       conn.close();
@@ -289,16 +464,16 @@ async function waitUntilListening(port: number, exited: Promise<Deno.CommandStat
       await delay(50);
     }
   }
-  throw new Error(`the function did not listen on port ${port} within 30 s`);
+  throw new Error(`${name} did not listen on port ${port} within 30 s`);
 }
 
 // Another server on the port would pass the readiness check while the function fails to bind.
-function assertPortFree(port: number): void {
+function assertPortFree(name: FunctionName, port: number): void {
   try {
     Deno.listen({ hostname: "127.0.0.1", port }).close();
   } catch (error) {
     if (error instanceof Deno.errors.AddrInUse) {
-      throw new Error(`port ${port} is in use: the function cannot listen on it`);
+      throw new Error(`port ${port} is in use: ${name} cannot listen on it`);
     }
     throw error;
   }
