@@ -126,7 +126,7 @@ export async function duplicateStorm(rig: Rig, concurrency: number): Promise<Sto
 }
 
 /** Runs an HTTP load in a Worker (see http_load_worker.ts). */
-function postFromWorker(job: HttpLoadJob): Promise<HttpLoadResult> {
+export function postFromWorker(job: HttpLoadJob): Promise<HttpLoadResult> {
   const worker = new Worker(new URL("./http_load_worker.ts", import.meta.url), { type: "module" });
   return new Promise<HttpLoadResult>((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<HttpLoadResult>) => resolve(event.data);
@@ -138,15 +138,20 @@ function postFromWorker(job: HttpLoadJob): Promise<HttpLoadResult> {
   }).finally(() => worker.terminate());
 }
 
-async function measured(
+/**
+ * Runs `load`, then checks the rows under `prefix` against `events`; CPU per event of each part
+ * of the stack, with `pid` (default: the function's) as the process under test.
+ */
+export async function measured(
   rig: Rig,
   prefix: string,
   events: readonly BenchEvent[],
   load: () => Promise<LoadResult & { clientCpuMs?: number }>,
+  pid = rig.functionPid,
 ): Promise<LevelResult> {
-  const before = cpuTimes(rig.functionPid, rig.postmasterPid);
+  const before = cpuTimes(pid, rig.postmasterPid);
   const { clientCpuMs, ...result } = await load();
-  const after = cpuTimes(rig.functionPid, rig.postmasterPid, clientCpuMs);
+  const after = cpuTimes(pid, rig.postmasterPid, clientCpuMs);
   return {
     ...result,
     ...await checkTable(rig.sql, prefix, events),
@@ -154,8 +159,8 @@ async function measured(
   };
 }
 
-// The arguments of public.sync_clerk_user, mapped by the function's own parser.
-function syncArgs(e: BenchEvent) {
+/** The arguments of public.sync_clerk_user for an event, mapped by the function's own parser. */
+export function syncArgs(e: BenchEvent) {
   const event = parseClerkEvent(e.body, e.svixId, String(Math.floor(e.updatedAt / 1000)));
   if (event.kind !== "user") throw new Error(`not a user event: ${e.svixId}`);
   return {

@@ -54,7 +54,14 @@ async function post(url: string, { headers, body }: Signed): Promise<string> {
   const res = await fetch(url, { method: "POST", headers, body });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-  // The function answers {"status": ...}; the stand-in answers the SQL function's text.
-  const value = JSON.parse(text);
-  return typeof value === "string" ? value : String(value.status);
+  // The function answers {"status": ...}, the stand-in and the relay the SQL function's text as
+  // a JSON string, the peer plain text ("Webhook received").
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text.slice(0, 40);
+  }
+  if (typeof value === "string") return value;
+  return String((value as { status?: unknown } | null)?.status);
 }

@@ -1,7 +1,12 @@
 // The printed table of `npm run bench`: the same figures as bench/results/latest.json.
+import type { BackfillBenchResult } from "./backfill_bench.ts";
+import type { Comparison, PhaseResult } from "./compare.ts";
 import type { CpuCase } from "./cpu_cost.ts";
 import type { LevelResult, StormResult } from "./e2e.ts";
+import type { LoadResult } from "./load.ts";
 import type { CpuTimes } from "./procfs.ts";
+import type { ProfileSyncBenchResult } from "./profile_sync_bench.ts";
+import { formatRatio, median, type RatioSummary } from "./ratio.ts";
 import type { ModuleGraph, StartupResult } from "./startup.ts";
 
 /** The machine a run measured. */
@@ -23,6 +28,14 @@ export interface Target {
   met: boolean;
 }
 
+/** A ratio target: the pairs' median against a bound. */
+export interface RatioRow {
+  name: string;
+  ratio: RatioSummary;
+  /** `<= 1.5`, `>= 0.8`. */
+  target: string;
+}
+
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
   date: string;
@@ -33,8 +46,15 @@ export interface BenchResults {
   endToEnd: { concurrency: number; function: LevelResult; floor: LevelResult; ratio: number }[];
   standInAlone: LevelResult;
   duplicateStorm: StormResult;
-  startup: StartupResult & { ratio: number };
+  /** The function, the peer and the relay in interleaved rounds. */
+  comparison: Comparison;
+  startup: StartupResult;
   moduleGraph: ModuleGraph;
+  backfill: BackfillBenchResult;
+  /** clerk-profile-sync (bench/profile_sync_bench.ts). */
+  profileSync: ProfileSyncBenchResult;
+  /** Every ratio target, from interleaved pairs. */
+  ratios: RatioRow[];
   /** The function process under the load of the end-to-end levels. */
   memory: { peakMiB: number; idleMiB: number };
   targets: Target[];
@@ -66,20 +86,20 @@ export function formatReport(r: BenchResults): string {
     ),
     "",
     `2. End to end, ${r.eventsPerLevel} events per level (function: loopback HTTP to the real ` +
-    "entrypoint → supabase-js → PostgREST stand-in → PostgreSQL; floor: postgres.js → " +
-    "public.sync_clerk_user as service_role)",
+    "entrypoint → supabase-js → PostgREST stand-in → PostgreSQL; SQL floor, for context: " +
+    "postgres.js → public.sync_clerk_user as service_role)",
     ...table(
-      ["path", "c", "events/s", "p50 ms", "p95 ms", "p99 ms", "errors", "table", "× floor"],
+      ["path", "c", "events/s", "p50 ms", "p95 ms", "p99 ms", "errors", "table", "× SQL floor"],
       r.endToEnd.flatMap((l) => [
         levelRow("function", l.function, f2(l.ratio)),
-        levelRow("floor", l.floor, ""),
+        levelRow("SQL floor", l.floor, ""),
       ]).concat([levelRow("stand-in alone", r.standInAlone, "")]),
     ),
     "",
     "   CPU µs per event by part of the stack (from /proc)",
     ...table(
       ["path", "c", "function", "stand-in", "client", "bench other", "postgres", "total"],
-      r.endToEnd.flatMap((l) => [cpuRow("function", l.function), cpuRow("floor", l.floor)])
+      r.endToEnd.flatMap((l) => [cpuRow("function", l.function), cpuRow("SQL floor", l.floor)])
         .concat([cpuRow("stand-in alone", r.standInAlone)]),
     ),
     "",
@@ -114,7 +134,7 @@ export function formatReport(r: BenchResults): string {
       [
         ["function start-up ms", f1(r.startup.functionMedianMs)],
         ["bare Deno.serve start-up ms", f1(r.startup.bareMedianMs)],
-        ["start-up × bare", f2(r.startup.ratio)],
+        ["start-up × bare, median (min-max) of pairs", formatRatio(r.startup.ratio)],
         ["local modules (bytes)", `${r.moduleGraph.localModules} (${r.moduleGraph.localBytes})`],
         [
           "npm packages (bytes on disk)",
@@ -125,6 +145,32 @@ export function formatReport(r: BenchResults): string {
       ],
     ),
     "",
+    ...comparisonSection(r.comparison),
+    "",
+    `6. Backfill, ${r.backfill.users} users (floor: postgres.js, one upsert per 500 rows), ` +
+    `${r.backfill.pairs.length} interleaved pairs`,
+    ...table(
+      ["pair", "floor users/s", "backfill users/s", "ratio"],
+      r.backfill.pairs.map((p, i) => [
+        String(i + 1),
+        f0(p.floorRate),
+        f0(p.backfillRate),
+        f2(p.ratio),
+      ]),
+    ),
+    "",
+    "Ratios (each pair run back to back; median (min-max) of the pairs)",
+    ...table(
+      ["ratio", "pairs", "per pair", "median (min-max)", "target"],
+      r.ratios.map((row) => [
+        row.name,
+        String(row.ratio.runs.length),
+        row.ratio.runs.length > 3 ? "(see JSON)" : row.ratio.runs.map(f2).join(", "),
+        formatRatio(row.ratio),
+        row.target,
+      ]),
+    ),
+    "",
     "Targets",
     ...table(
       ["target", "measured", "met"],
@@ -132,6 +178,111 @@ export function formatReport(r: BenchResults): string {
     ),
   ];
   return lines.join("\n");
+}
+
+function comparisonSection(c: Comparison): string[] {
+  const rounds = c.rounds;
+  const phase = (
+    path: string,
+    name: string,
+    pick: (round: Comparison["rounds"][number]) => LoadResult & Partial<PhaseResult>,
+  ) => {
+    const runs = rounds.map(pick);
+    const eps = runs.map((x) => x.eventsPerSecond);
+    const wrong = runs.map((x) => (x.wrong ? String(x.wrong.wrong) : "-")).join("/");
+    return [
+      path,
+      name,
+      String(runs[0].events),
+      `${f0(median(eps))} (${f0(Math.min(...eps))}-${f0(Math.max(...eps))})`,
+      f1(median(runs.map((x) => x.p50Ms))),
+      f1(median(runs.map((x) => x.p99Ms))),
+      String(runs.reduce((n, x) => n + x.errors, 0)),
+      wrong,
+    ];
+  };
+  const whole = (path: "function" | "peer") => {
+    const eps = rounds.map((round) => round[path].eventsPerSecond);
+    return [
+      path,
+      "whole stream",
+      String(rounds[0][path].unique.events + rounds[0][path].faults.events),
+      `${f0(median(eps))} (${f0(Math.min(...eps))}-${f0(Math.max(...eps))})`,
+      "",
+      "",
+      "",
+      "",
+    ];
+  };
+  const relayWrong = rounds.map((round) => round.relay.tableExact ? "exact" : "WRONG").join("/");
+  const f = c.faultCounts;
+  const cpu = (
+    path: string,
+    name: string,
+    pick: (round: Comparison["rounds"][number]) => CpuTimes,
+  ) => {
+    const parts = rounds.map(pick);
+    const at = (key: keyof CpuTimes) => median(parts.map((p) => p[key]));
+    const keys: (keyof CpuTimes)[] = ["function", "standIn", "client", "benchOther", "postgres"];
+    return [path, name, ...keys.map((k) => f0(at(k))), f0(keys.reduce((n, k) => n + at(k), 0))];
+  };
+  const breakdown = (path: "function" | "peer") =>
+    rounds.map((round, i) => {
+      const w = round[path].faults.wrong;
+      return `round ${
+        i + 1
+      }: ${w.resurrected} resurrected, ${w.stale} stale, ${w.missing} missing ` +
+        `of ${w.users} users`;
+    }).join("; ");
+  return [
+    `5. The function, the peer (the guides' handler) and the relay floor at c = ${c.concurrency}: ` +
+    `${rounds.length} interleaved rounds (order per round: ${rounds[0].order.join(", ")}, then ` +
+    "reversed); medians over the rounds",
+    `   stream: ${c.uniqueEvents} unique events, then the fault mix: ${f.events} Clerk events of ` +
+    `${f.users} users sent as ${f.deliveries} deliveries (${f.redelivered} redelivered, ` +
+    `${f.outOfOrder} out of order, ${f.lateAfterDelete} deletions followed by a late older ` +
+    "update); the relay gets the unique events as RPC arguments",
+    ...table(
+      [
+        "path",
+        "phase",
+        "deliveries",
+        "events/s (min-max)",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "wrong rows",
+      ],
+      [
+        [
+          ...phase("relay", "unique", (round) => round.relay).slice(0, 7),
+          `table ${relayWrong}`,
+        ],
+        phase("function", "unique", (round) => round.function.unique),
+        phase("function", "fault mix", (round) => round.function.faults),
+        whole("function"),
+        phase("peer", "unique", (round) => round.peer.unique),
+        phase("peer", "fault mix", (round) => round.peer.faults),
+        whole("peer"),
+      ],
+    ),
+    "   wrong rows: rows of the phase that differ from Clerk's final state, counted from the " +
+    "table, per round",
+    `   peer, fault mix: ${breakdown("peer")}`,
+    `   function, fault mix: ${breakdown("function")}`,
+    "",
+    "   CPU µs per delivery by part of the stack (from /proc; the path's own process first)",
+    ...table(
+      ["path", "phase", "process", "stand-in", "client", "bench other", "postgres", "total"],
+      [
+        cpu("relay", "unique", (round) => round.relay.cpuMicros),
+        cpu("function", "unique", (round) => round.function.unique.cpuMicros),
+        cpu("function", "fault mix", (round) => round.function.faults.cpuMicros),
+        cpu("peer", "unique", (round) => round.peer.unique.cpuMicros),
+        cpu("peer", "fault mix", (round) => round.peer.faults.cpuMicros),
+      ],
+    ),
+  ];
 }
 
 function levelRow(path: string, l: LevelResult, ratio: string): string[] {

@@ -2,22 +2,23 @@
 // for a bare Deno.serve, alternated in one run with dependencies cached; plus the module graph.
 import { signedRequest } from "../tests/support/clerk_payloads.ts";
 import { freePort } from "../tests/support/pg_cluster.ts";
+import { median, type RatioSummary, summarizeRatios } from "./ratio.ts";
+import { inheritedEnv, RUN_FLAGS } from "./server_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 /** The function's entrypoint, as the local stack runs it. */
 export const ENTRYPOINT = "supabase/functions/clerk-webhook/index.ts";
 const BARE_SERVER = "bench/bare_server.ts";
-// The local stack's command line (tests/support/local_stack.ts).
-const RUN_FLAGS = ["run", "--allow-net", "--allow-env", "--frozen"];
-const INHERITED_ENV = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
 
-/** Start-up times in milliseconds, per repetition, and their medians. */
+/** Start-up times in milliseconds, per repetition, their medians, and the per-pair ratios. */
 export interface StartupResult {
   repetitions: number;
   functionMs: number[];
   bareMs: number[];
   functionMedianMs: number;
   bareMedianMs: number;
+  /** Each pair's function start-up over the bare server's started just after it. */
+  ratio: RatioSummary;
 }
 
 /** The entrypoint's module graph from `deno info --json`. */
@@ -57,6 +58,7 @@ export async function measureStartup(
     bareMs,
     functionMedianMs: median(functionMs),
     bareMedianMs: median(bareMs),
+    ratio: summarizeRatios(functionMs.map((ms, i) => ms / bareMs[i])),
   };
 }
 
@@ -104,7 +106,7 @@ async function timeToFirst200(
     args: [...RUN_FLAGS, script],
     cwd: ROOT,
     clearEnv: true,
-    env: { ...inherited(), DENO_NO_UPDATE_CHECK: "1", ...env, PORT: String(port) },
+    env: { ...inheritedEnv(), DENO_NO_UPDATE_CHECK: "1", ...env, PORT: String(port) },
     stdin: "null",
     stdout: "null",
     stderr: "null",
@@ -123,13 +125,6 @@ async function timeToFirst200(
   }
 }
 
-function inherited(): Record<string, string> {
-  return Object.fromEntries(INHERITED_ENV.flatMap((name) => {
-    const value = Deno.env.get(name);
-    return value === undefined ? [] : [[name, value]];
-  }));
-}
-
 async function directoryBytes(path: string | undefined): Promise<number> {
   if (!path) return 0;
   let bytes = 0;
@@ -139,10 +134,4 @@ async function directoryBytes(path: string | undefined): Promise<number> {
     else if (entry.isFile) bytes += (await Deno.stat(full)).size;
   }
   return bytes;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

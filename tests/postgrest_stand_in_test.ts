@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { createClient } from "@supabase/supabase-js";
 import { freePort, startCluster } from "./support/pg_cluster.ts";
 import { roleJwt, signJwt, verifyJwt } from "./support/jwt.ts";
 import {
@@ -487,4 +488,280 @@ Deno.test("createPostgrestStandIn() answers 503 while the database restarts", as
     await standIn.close();
     await cluster.destroy();
   }
+});
+
+// A request to a table route, as supabase-js sends it (`Content-Profile` and JSON for writes).
+function tableRequest(
+  method: "POST" | "DELETE" | "GET",
+  path: string,
+  options: { body?: unknown; headers?: Record<string, string> } = {},
+): Request {
+  return new Request(`http://stand-in.local/rest/v1/${path}`, {
+    method,
+    headers: {
+      "Content-Type": "application/json",
+      "Content-Profile": "public",
+      ...options.headers,
+    },
+    body: options.body === undefined
+      ? undefined
+      : typeof options.body === "string"
+      ? options.body
+      : JSON.stringify(options.body),
+  });
+}
+
+function profileRow(userId: string, firstName = "Ada") {
+  return {
+    user_id: userId,
+    email: "ada@example.com",
+    first_name: firstName,
+    public_metadata: { plan: "pro" },
+    clerk_updated_at: "2026-01-01T00:00:00.000Z",
+  };
+}
+
+async function profileNames(ids: string[]): Promise<Record<string, string | null>> {
+  const rows = await withSql((sql) =>
+    sql`select user_id, first_name from public.profiles where user_id = any(${ids})`
+  );
+  return Object.fromEntries(rows.map((r) => [r.user_id, r.first_name]));
+}
+
+Deno.test("createPostgrestStandIn() upserts a row: 201 when inserted, 200 when merged", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    const headers = { ...bearer(SECRET_KEY), Prefer: "resolution=merge-duplicates" };
+    const inserted = await standIn.handler(
+      tableRequest("POST", "profiles", { body: profileRow(id), headers }),
+    );
+    assert.equal(inserted.status, 201);
+    assert.equal(await inserted.text(), "", "return=minimal is the default: no body");
+    assert.equal(inserted.headers.get("content-range"), "*/*");
+    assert.equal(inserted.headers.get("preference-applied"), "resolution=merge-duplicates");
+
+    const merged = await standIn.handler(tableRequest("POST", "profiles?on_conflict=user_id", {
+      body: profileRow(id, "Grace"),
+      headers: { ...headers, Prefer: "resolution=merge-duplicates, return=minimal" },
+    }));
+    assert.equal(merged.status, 200, await merged.clone().text());
+    assert.equal(await merged.text(), "");
+    assert.deepEqual(await profileNames([id]), { [id]: "Grace" });
+    const [row] = await withSql((sql) =>
+      sql`select email, public_metadata, clerk_updated_at from public.profiles where user_id = ${id}`
+    );
+    assert.deepEqual(row.public_metadata, { plan: "pro" });
+    assert.equal(row.clerk_updated_at.toISOString(), "2026-01-01T00:00:00.000Z");
+  });
+});
+
+Deno.test("createPostgrestStandIn() inserts without resolution and answers a duplicate 409", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    const post = (firstName: string, prefer?: string) =>
+      standIn.handler(tableRequest("POST", "profiles", {
+        body: profileRow(id, firstName),
+        headers: { ...bearer(SECRET_KEY), ...(prefer ? { Prefer: prefer } : {}) },
+      }));
+    const first = await post("Ada");
+    assert.equal(first.status, 201);
+    await first.body?.cancel();
+    await expectError(await post("Grace"), 409, "23505", /duplicate key value/);
+    const ignored = await post("Grace", "resolution=ignore-duplicates");
+    assert.equal(ignored.status, 201);
+    await ignored.body?.cancel();
+    assert.deepEqual(await profileNames([id]), { [id]: "Ada" }, "ignore-duplicates keeps the row");
+  });
+});
+
+Deno.test("createPostgrestStandIn() deletes only the rows its filter matches (204)", async () => {
+  await withStandIn(async (standIn) => {
+    const [gone, kept, alsoGone] = [uniqueId("user"), uniqueId("user"), uniqueId("user")];
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, first_name, clerk_updated_at)
+          select id, 'Ada', now() from unnest(${[gone, kept, alsoGone]}::text[]) as id`
+    );
+    const deleted = await standIn.handler(
+      tableRequest("DELETE", `profiles?user_id=eq.${gone}`, { headers: bearer(SECRET_KEY) }),
+    );
+    assert.equal(deleted.status, 204);
+    assert.equal(await deleted.text(), "");
+    assert.deepEqual(await profileNames([gone, kept, alsoGone]), {
+      [kept]: "Ada",
+      [alsoGone]: "Ada",
+    });
+
+    const returned = await standIn.handler(tableRequest(
+      "DELETE",
+      `profiles?user_id=in.(${alsoGone},nobody)&first_name=not.is.null`,
+      { headers: { ...bearer(SECRET_KEY), Prefer: "return=representation" } },
+    ));
+    assert.equal(returned.status, 200);
+    const rows = await returned.json();
+    assert.deepEqual(rows.map((r: { user_id: string }) => r.user_id), [alsoGone]);
+    assert.deepEqual(await profileNames([gone, kept, alsoGone]), { [kept]: "Ada" });
+  });
+});
+
+Deno.test("createPostgrestStandIn() returns written rows with Prefer: return=representation", async () => {
+  await withStandIn(async (standIn) => {
+    const ids = [uniqueId("user"), uniqueId("user")];
+    const response = await standIn.handler(tableRequest("POST", "profiles?select=*", {
+      body: ids.map((id) => profileRow(id)),
+      headers: {
+        ...bearer(SECRET_KEY),
+        Prefer: "resolution=merge-duplicates,return=representation",
+      },
+    }));
+    assert.equal(response.status, 201);
+    assert.equal(response.headers.get("content-type"), "application/json; charset=utf-8");
+    const rows = await response.json();
+    assert.deepEqual(rows.map((r: { user_id: string }) => r.user_id).sort(), [...ids].sort());
+    assert.equal(rows[0].phone, null, "every column comes back");
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers an unknown column 400 PGRST204, writing nothing", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    const response = await standIn.handler(tableRequest("POST", "profiles", {
+      body: { ...profileRow(id), nickname: "ada" },
+      headers: { ...bearer(SECRET_KEY), Prefer: "resolution=merge-duplicates" },
+    }));
+    await expectError(
+      response,
+      400,
+      "PGRST204",
+      "Could not find the 'nickname' column of 'profiles' in the schema cache",
+    );
+    const badFilter = await standIn.handler(
+      tableRequest("DELETE", "profiles?nickname=eq.ada", { headers: bearer(SECRET_KEY) }),
+    );
+    await expectError(badFilter, 400, "42703", /column profiles.nickname does not exist/);
+    assert.deepEqual(await profileNames([id]), {});
+  });
+});
+
+Deno.test("createPostgrestStandIn() writes a table in one transaction per request", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    const response = await standIn.handler(tableRequest("POST", "profiles", {
+      body: [profileRow(id), profileRow("")],
+      headers: { ...bearer(SECRET_KEY), Prefer: "resolution=merge-duplicates" },
+    }));
+    await expectError(response, 400, "23514", /profiles_user_id_check/);
+    assert.deepEqual(await profileNames([id]), {}, "the valid row was rolled back with the other");
+  });
+});
+
+Deno.test("createPostgrestStandIn() does not let anon or a user write profiles", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    const upsert = (headers: Record<string, string>) =>
+      standIn.handler(tableRequest("POST", "profiles", {
+        body: profileRow(id),
+        headers: { ...headers, Prefer: "resolution=merge-duplicates" },
+      }));
+    const anon = await expectError(await upsert({}), 401, "42501");
+    assert.match(String(anon.message), /permission denied for table profiles/);
+    const anonToken = await roleJwt("anon", JWT_SECRET);
+    await expectError(await upsert(bearer(anonToken)), 401, "42501");
+    const userToken = await roleJwt("authenticated", JWT_SECRET, { sub: id });
+    await expectError(await upsert(bearer(userToken)), 403, "42501");
+    assert.deepEqual(await profileNames([id]), {});
+
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, first_name, clerk_updated_at)
+          values (${id}, 'Ada', now())`
+    );
+    const anonDelete = await standIn.handler(
+      tableRequest("DELETE", `profiles?user_id=eq.${id}`, { headers: bearer(anonToken) }),
+    );
+    await expectError(anonDelete, 401, "42501");
+    assert.deepEqual(await profileNames([id]), { [id]: "Ada" });
+  });
+});
+
+Deno.test("createPostgrestStandIn() refuses a DELETE without a filter as safeupdate does", async () => {
+  await withStandIn(async (standIn) => {
+    const id = uniqueId("user");
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, first_name, clerk_updated_at)
+          values (${id}, 'Ada', now())`
+    );
+    const response = await standIn.handler(
+      tableRequest("DELETE", "profiles", { headers: bearer(SECRET_KEY) }),
+    );
+    await expectError(response, 400, "21000", "DELETE requires a WHERE clause");
+    assert.deepEqual(await profileNames([id]), { [id]: "Ada" });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers what it does not serve on tables", async () => {
+  await withStandIn(async (standIn) => {
+    const headers = bearer(SECRET_KEY);
+    await expectError(
+      await standIn.handler(tableRequest("POST", "no_such_table", { body: {}, headers })),
+      404,
+      "PGRST205",
+      "Could not find the table 'public.no_such_table' in the schema cache",
+    );
+    await expectError(
+      await standIn.handler(tableRequest("DELETE", "profiles?user_id=like.user_*", { headers })),
+      400,
+      "PGRST100",
+      "failed to parse filter (like.user_*)",
+    );
+    await expectError(
+      await standIn.handler(tableRequest("DELETE", "profiles?user_id=eq.x&limit=1", { headers })),
+      400,
+      "PGRST100",
+    );
+    await expectError(
+      await standIn.handler(tableRequest("POST", "profiles", { body: "[1]", headers })),
+      400,
+      "PGRST102",
+      "Empty or invalid json",
+    );
+    await expectError(
+      await standIn.handler(tableRequest("POST", "profiles", {
+        body: [{ user_id: "a" }, { user_id: "b", email: "b@example.com" }],
+        headers,
+      })),
+      400,
+      "PGRST102",
+      "All object keys must match",
+    );
+    await expectError(
+      await standIn.handler(tableRequest("GET", "profiles", { headers })),
+      404,
+      "PGRST125",
+    );
+  });
+});
+
+Deno.test("createPostgrestStandIn() serves supabase-js .upsert() and .delete().eq()", async () => {
+  await withStandIn(async (standIn) => {
+    const supabase = createClient("http://stand-in.local", SECRET_KEY, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: { fetch: (input, init) => standIn.handler(new Request(input, init)) },
+    });
+    const id = uniqueId("user");
+    const created = await supabase.from("profiles").upsert(profileRow(id));
+    assert.equal(created.error, null);
+    assert.equal(created.status, 201);
+    const updated = await supabase.from("profiles").upsert(profileRow(id, "Grace"), {
+      onConflict: "user_id",
+    });
+    assert.equal(updated.error, null);
+    assert.equal(updated.status, 200);
+    assert.deepEqual(await profileNames([id]), { [id]: "Grace" });
+    const deleted = await supabase.from("profiles").delete().eq("user_id", id);
+    assert.equal(deleted.error, null);
+    assert.equal(deleted.status, 204);
+    assert.deepEqual(await profileNames([id]), {});
+    const unknown = await supabase.from("profiles").upsert({ ...profileRow(id), nickname: "x" });
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.error?.code, "PGRST204");
+  });
 });

@@ -1,38 +1,63 @@
 /**
- * A stand-in for what answers `POST <SUPABASE_URL>/rest/v1/rpc/<function>` on a Supabase
- * project: the API gateway (which turns a `sb_secret_...` key into a service_role JWT) in front
- * of PostgREST's "Functions as RPC" endpoint. PostgREST cannot run here; this does the same work
- * against the real database, so RLS, grants, SECURITY DEFINER and SQLSTATEs are the real ones.
+ * A stand-in for what answers `<SUPABASE_URL>/rest/v1/` on a Supabase project: the API gateway
+ * (which turns a `sb_secret_...` key into a service_role JWT) in front of PostgREST. It serves
+ * the two routes supabase-js sends here: `POST /rest/v1/rpc/<function>` ("Functions as RPC",
+ * `supabase.rpc()`), and `POST` and `DELETE /rest/v1/<table>` (`.insert()`, `.upsert()`,
+ * `.delete()` with filters; statements and their errors planned in `postgrest_tables.ts`).
+ * PostgREST cannot run here; this does the same work against the real database, so RLS,
+ * grants, SECURITY DEFINER and SQLSTATEs are the real ones.
  *
  * Follows PostgREST's documented contract (docs.postgrest.org: references/auth, transactions,
- * api/functions, errors; status mapping as in src/PostgREST/Error.hs):
+ * api/functions, api/tables_views, api/preferences, errors; status mapping as in
+ * src/PostgREST/Error.hs and Response.hs):
  * - Auth: `Authorization: Bearer <jwt>` verified as HS256 with the JWT secret; a bad token is
  *   401 PGRST301, a failed `exp`/`nbf`/`iat` check (30 s skew) 401 PGRST303 ("JWT expired").
  *   The `role` claim is the database role; no token (or no role claim) means `anon`.
- * - One transaction per call, connected as `authenticator`: READ WRITE for VOLATILE functions,
- *   READ ONLY otherwise; `set_config` of `search_path`, `role` (user impersonation),
- *   `request.jwt.claims`, `request.headers`, `request.cookies`, `request.method`,
- *   `request.path`, then the impersonated role's settings and the function's `statement_timeout`.
- * - The JSON body's keys are the function's named arguments; the overload whose parameters
- *   cover the keys (and whose parameters without default are all given) is called. None: 404
- *   PGRST202 with PostgREST's message and details; several: 300 PGRST203.
- * - Result: a scalar or composite as JSON, SETOF as a JSON array, void as 204.
+ * - One transaction per request, connected as `authenticator`: READ WRITE for table writes and
+ *   VOLATILE functions, READ ONLY otherwise; `set_config` of `search_path`, `role` (user
+ *   impersonation), `request.jwt.claims`, `request.headers`, `request.cookies`,
+ *   `request.method`, `request.path`, then the impersonated role's settings (and for a call the
+ *   function's `statement_timeout`).
+ * - RPC: the JSON body's keys are the function's named arguments; the overload whose
+ *   parameters cover the keys (and whose parameters without default are all given) is called.
+ *   None: 404 PGRST202 with PostgREST's message and details; several: 300 PGRST203. Result: a
+ *   scalar or composite as JSON, SETOF as a JSON array, void as 204.
+ * - Tables: `POST` inserts the body's rows (an object or an array), as an upsert with
+ *   `Prefer: resolution=merge-duplicates` (`on_conflict`, else the primary key); 201, or 200
+ *   when an upsert only updated. `DELETE` deletes the rows its filters (`?user_id=eq.<id>`)
+ *   match; 204. With `Prefer: return=representation` the rows come back as a JSON array (201 or
+ *   200). An unknown table is 404 PGRST205, an unknown column 400 PGRST204, a DELETE without a
+ *   filter 400 21000 (Supabase loads pg-safeupdate for the Data API).
  * - Errors: `{ code, message, details, hint }`, SQLSTATE mapped to HTTP as PostgREST does
  *   (42501: 401 for anon, else 403; 42883/42P01: 404; 23503/23505: 409; P0001 and other: 400;
  *   08*, 53*, 57P01: 503; 57014 and the rest of 5x/XX: 500); connection failures 503 PGRST000
  *   (connect) / PGRST001 (lost mid-call). 57P02/57P03 (crash shutdown, not accepting
  *   connections) are answered 503 too: they reach PostgREST as the connection failures they are.
- * - Schema cache: a function's overloads and a role's settings are read from the catalog once
- *   and kept, and statements are prepared (PostgREST's `db-prepared-statements`), so a call
- *   costs what it costs behind PostgREST: BEGIN, one `set_config` statement, the call, COMMIT.
- *   Unlike PostgREST, a function that is not found is looked up again on its next call (there
- *   is no `NOTIFY pgrst, 'reload schema'` here), so functions created later are found.
- * Not modelled: GET/HEAD calls (405 here), single unnamed-parameter functions, variadic calls,
- * `Prefer` (accepted and ignored, as PostgREST's default `db-tx-end = commit` does), embedding
- * and filters, the gateway's `apikey` requirement for legacy keys.
+ * - Schema cache: a function's overloads, a table's columns and a role's settings are read from
+ *   the catalog once and kept, and statements are prepared (PostgREST's
+ *   `db-prepared-statements`), so a request costs what it costs behind PostgREST: BEGIN, one
+ *   `set_config` statement, the call or write, COMMIT. Unlike PostgREST, a function or table
+ *   that is not found is looked up again on its next request (there is no
+ *   `NOTIFY pgrst, 'reload schema'` here), so objects created later are found.
+ * Not modelled: GET/HEAD calls (405 here) and GET, PATCH and PUT on tables (404 PGRST125 here),
+ * single unnamed-parameter functions, variadic calls, embedding, `Prefer` other than `return`
+ * and `resolution` (accepted and ignored, as PostgREST's default `handling=lenient` does; so
+ * `tx=rollback` commits, as under PostgREST's default `db-tx-end = commit`), the table
+ * features listed in `postgrest_tables.ts`, the gateway's `apikey` requirement for legacy keys.
  */
 import postgres from "postgres";
 import { type JwtClaims, verifyJwt } from "./jwt.ts";
+import {
+  parsePreferences,
+  planDelete,
+  planInsert,
+  TABLE_COLUMNS_SQL,
+  type TableError,
+  type TableInfo,
+  tableNotFound,
+  type WriteResult,
+  writeStatus,
+} from "./postgrest_tables.ts";
 
 /** Options of {@linkcode createPostgrestStandIn}. */
 export interface PostgrestStandInOptions {
@@ -87,9 +112,12 @@ interface Routine {
 
 const ANON_ROLE = "anon";
 const RPC_PATH = /^\/rest\/v1\/rpc\/([^/]+)\/?$/;
+const TABLE_PATH = /^\/rest\/v1\/([^/]+)\/?$/;
+const TABLE_METHODS = ["POST", "DELETE"];
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
+  201: "Created",
   204: "No Content",
   300: "Multiple Choices",
   400: "Bad Request",
@@ -115,7 +143,7 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
     });
   let pool = connect();
   const pending = new Set<Promise<unknown>>();
-  const cache: SchemaCache = { routines: new Map(), roleSettings: new Map() };
+  const cache: SchemaCache = { routines: new Map(), tables: new Map(), roleSettings: new Map() };
 
   function track<T>(work: Promise<T>): Promise<T> {
     pending.add(work);
@@ -134,16 +162,18 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
 
   async function respond(req: Request): Promise<Response> {
     const url = new URL(req.url);
-    const match = RPC_PATH.exec(url.pathname);
-    if (!match) {
+    const rpcMatch = RPC_PATH.exec(url.pathname);
+    const tableMatch = rpcMatch ? null : TABLE_PATH.exec(url.pathname);
+    if (!rpcMatch && !(tableMatch && TABLE_METHODS.includes(req.method))) {
       return errorResponse(404, {
         code: "PGRST125",
         message: "Invalid path specified in request URL",
-        details: "The stand-in serves only POST /rest/v1/rpc/<function>",
+        details: "The stand-in serves only POST /rest/v1/rpc/<function>, and POST and DELETE " +
+          "/rest/v1/<table>",
         hint: null,
       });
     }
-    if (req.method !== "POST") {
+    if (rpcMatch && req.method !== "POST") {
       return errorResponse(405, {
         code: "PGRST101",
         message: `Cannot use the ${req.method} method on RPC`,
@@ -172,13 +202,18 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
         hint: null,
       });
     }
-    const args = parseArgs(await req.text());
+    const body = req.method === "POST" ? await req.text() : "";
+    const request = { schema, identity, req, path: url.pathname };
+    const args = rpcMatch ? parseArgs(body) : {};
     if (args instanceof Response) return args;
-
-    const name = decodeURIComponent(match[1]);
     const used = pool;
     try {
-      return await call(used, cache, { schema, name, args, identity, req, path: url.pathname });
+      if (tableMatch) {
+        const name = decodeURIComponent(tableMatch[1]);
+        return await writeTable(used, cache, { ...request, name, query: url.searchParams, body });
+      }
+      const name = decodeURIComponent((rpcMatch as RegExpExecArray)[1]);
+      return await call(used, cache, { ...request, name, args });
     } catch (error) {
       if (isConnectionError(error)) retire(used);
       return databaseErrorResponse(error, identity.role !== ANON_ROLE);
@@ -285,18 +320,32 @@ function parseArgs(text: string): Record<string, unknown> | Response {
   return Object.fromEntries(Object.entries(value));
 }
 
-interface Call {
+/** What every request runs with. */
+interface ApiRequest {
   schema: string;
-  name: string;
-  args: Record<string, unknown>;
   identity: Identity;
   req: Request;
   path: string;
 }
 
+/** A function call. */
+interface Call extends ApiRequest {
+  name: string;
+  args: Record<string, unknown>;
+}
+
+/** A write to a table. */
+interface TableWrite extends ApiRequest {
+  name: string;
+  query: URLSearchParams;
+  /** The request body (empty for DELETE). */
+  body: string;
+}
+
 /** What the stand-in keeps from the catalog, as PostgREST's schema cache does. */
 interface SchemaCache {
   routines: Map<string, Promise<Routine[]>>;
+  tables: Map<string, Promise<TableInfo | null>>;
   roleSettings: Map<string, Promise<[string, string][]>>;
 }
 
@@ -361,7 +410,7 @@ async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Resp
     () => findRoleSettings(db, c.identity.role),
   );
   const body = await transaction(db, routine.volatile, async (tx) => {
-    await applySettings(tx, c, routine, roleSettings);
+    await applySettings(tx, c, roleSettings, routine.statementTimeout);
     const rows = await tx.unsafe(query, params, { prepare: true });
     return String(rows[0]?.body ?? "null");
   });
@@ -371,6 +420,64 @@ async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Resp
     statusText: "OK",
     headers: { "Content-Type": "application/json; charset=utf-8" },
   });
+}
+
+async function writeTable(db: postgres.Sql, cache: SchemaCache, w: TableWrite): Promise<Response> {
+  const table = await cached(
+    cache.tables,
+    `${w.schema}.${w.name}`,
+    () => findTable(db, w.schema, w.name),
+    (found) => found !== null,
+  );
+  if (!table) return tableErrorResponse(tableNotFound(w.schema, w.name));
+  const prefer = parsePreferences(w.req.headers.get("prefer"));
+  const plan = w.req.method === "POST"
+    ? planInsert(table, w.query, w.body, prefer)
+    : planDelete(table, w.query, prefer);
+  if ("status" in plan) return tableErrorResponse(plan);
+
+  const roleSettings = await cached(
+    cache.roleSettings,
+    w.identity.role,
+    () => findRoleSettings(db, w.identity.role),
+  );
+  const result = await transaction(db, true, async (tx) => {
+    await applySettings(tx, w, roleSettings, null);
+    const [row] = await tx.unsafe(plan.sql, plan.params, { prepare: true });
+    return {
+      affected: Number(row.affected),
+      inserted: row.inserted === null ? null : Number(row.inserted),
+      body: row.body === null ? null : String(row.body),
+    } satisfies WriteResult;
+  });
+  const headers: Record<string, string> = { "Content-Range": "*/*" };
+  if (prefer.applied.length > 0) headers["Preference-Applied"] = prefer.applied.join(", ");
+  const status = writeStatus(plan, result);
+  if (!plan.representation) {
+    return new Response(null, { status, statusText: STATUS_TEXT[status], headers });
+  }
+  return new Response(result.body, {
+    status,
+    statusText: STATUS_TEXT[status],
+    headers: { ...headers, "Content-Type": "application/json; charset=utf-8" },
+  });
+}
+
+// A table or view of the exposed schema: its columns and primary key, or null.
+async function findTable(db: postgres.Sql, schema: string, name: string) {
+  const rows = await db.unsafe(TABLE_COLUMNS_SQL, [schema, name]);
+  if (rows.length === 0) return null;
+  return {
+    schema,
+    name,
+    columns: rows.map((row) => ({ name: String(row.name), type: String(row.type) })),
+    primaryKey: rows.filter((row) => row.primary_key).map((row) => String(row.name)),
+  } satisfies TableInfo;
+}
+
+function tableErrorResponse(error: TableError): Response {
+  const { status, ...body } = error;
+  return errorResponse(status, body);
 }
 
 // BEGIN/COMMIT on a reserved connection rather than sql.begin(): after a lost connection,
@@ -413,25 +520,23 @@ async function findRoleSettings(db: postgres.Sql, role: string): Promise<[string
 
 async function applySettings(
   tx: postgres.ReservedSql,
-  c: Call,
-  routine: Routine,
+  r: ApiRequest,
   roleSettings: [string, string][],
+  statementTimeout: string | null,
 ) {
   const headers: Record<string, string> = {};
-  c.req.headers.forEach((value, key) => headers[key] = value);
+  r.req.headers.forEach((value, key) => headers[key] = value);
   const settings: [string, string][] = [
-    ["search_path", `${ident(c.schema)}, "extensions"`],
-    ["role", c.identity.role],
-    ["request.jwt.claims", JSON.stringify(c.identity.claims)],
+    ["search_path", `${ident(r.schema)}, "extensions"`],
+    ["role", r.identity.role],
+    ["request.jwt.claims", JSON.stringify(r.identity.claims)],
     ["request.headers", JSON.stringify(headers)],
-    ["request.cookies", JSON.stringify(parseCookies(c.req.headers.get("cookie")))],
-    ["request.method", c.req.method],
-    ["request.path", c.path.replace(/^\/rest\/v1/, "")],
+    ["request.cookies", JSON.stringify(parseCookies(r.req.headers.get("cookie")))],
+    ["request.method", r.req.method],
+    ["request.path", r.path.replace(/^\/rest\/v1/, "")],
     ...roleSettings,
   ];
-  if (routine.statementTimeout !== null) {
-    settings.push(["statement_timeout", routine.statementTimeout]);
-  }
+  if (statementTimeout !== null) settings.push(["statement_timeout", statementTimeout]);
   const calls = settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
   await tx.unsafe(`select ${calls.join(", ")}`, settings.flat(), { prepare: true });
 }
