@@ -1,7 +1,7 @@
 -- Schema: the tables, keys, RLS, policies and the sync function's security settings.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(26);
+select plan(35);
 
 -- Tables and columns
 select has_schema('clerk_sync', 'schema clerk_sync exists');
@@ -19,7 +19,7 @@ select columns_are(
 );
 select columns_are(
   'clerk_sync', 'webhook_events',
-  array['svix_id', 'event_type', 'user_id', 'occurred_at', 'outcome', 'received_at'],
+  array['svix_id', 'event_type', 'user_id', 'org_id', 'occurred_at', 'outcome', 'received_at'],
   'webhook_events has exactly its bookkeeping columns (no personal data)'
 );
 select columns_are(
@@ -27,6 +27,38 @@ select columns_are(
   array['user_id', 'deleted_at', 'recorded_at', 'kind'],
   'deleted_users has exactly its tombstone columns (no personal data)'
 );
+
+select columns_are(
+  'public', 'organizations',
+  array[
+    'org_id', 'name', 'slug', 'image_url', 'public_metadata', 'created_by', 'clerk_created_at',
+    'clerk_updated_at', 'created_at', 'updated_at'
+  ],
+  'organizations has the mapped Clerk columns (no private_metadata) and the row timestamps'
+);
+select columns_are(
+  'public', 'organization_memberships',
+  array[
+    'org_id', 'user_id', 'membership_id', 'role', 'role_name', 'permissions', 'public_metadata',
+    'clerk_created_at', 'clerk_updated_at', 'created_at', 'updated_at'
+  ],
+  'organization_memberships has the mapped Clerk columns (no private_metadata)'
+);
+select col_is_pk('public', 'organization_memberships', array['org_id', 'user_id'],
+  'one membership per organization and user');
+select col_is_unique('public', 'organization_memberships', 'membership_id',
+  'a Clerk membership id names one row');
+select fk_ok('public', 'organization_memberships', 'org_id', 'public', 'organizations', 'org_id',
+  'a membership belongs to an organization row (and goes with it)');
+select has_index('public', 'organization_memberships', 'organization_memberships_user_id_idx',
+  array['user_id', 'org_id', 'role'],
+  'memberships are indexed by user (with the organization and role) for the policies and helpers');
+select col_is_pk('clerk_sync', 'deleted_organizations', 'org_id',
+  'organization tombstones are keyed by org_id');
+select col_is_pk('clerk_sync', 'deleted_memberships', array['org_id', 'user_id'],
+  'membership tombstones are keyed by organization and user');
+select hasnt_column('public', 'organizations', 'private_metadata',
+  'organizations never store private_metadata');
 
 -- Keys and types
 select col_is_pk('public', 'profiles', 'user_id', 'profiles is keyed by user_id');
@@ -52,15 +84,15 @@ select is_empty(
 -- Policies
 select policies_are(
   'public', 'profiles',
-  array['Users can read their own profile'],
+  array['Users can read their own profile and those of people in their organizations'],
   'profiles has only the read-own-profile policy'
 );
 select policy_cmd_is(
-  'public', 'profiles', 'Users can read their own profile', 'select',
+  'public', 'profiles', 'Users can read their own profile and those of people in their organizations', 'select',
   'the profiles policy is for SELECT only'
 );
 select policy_roles_are(
-  'public', 'profiles', 'Users can read their own profile', array['authenticated'],
+  'public', 'profiles', 'Users can read their own profile and those of people in their organizations', array['authenticated'],
   'the profiles policy applies to authenticated only'
 );
 select is_empty(
