@@ -5,6 +5,7 @@ import type { CpuCase } from "./cpu_cost.ts";
 import type { LevelResult, StormResult } from "./e2e.ts";
 import type { LoadResult } from "./load.ts";
 import type { CpuTimes } from "./procfs.ts";
+import type { OrgRlsBenchResult } from "./org_rls_bench.ts";
 import type { ProfileSyncBenchResult } from "./profile_sync_bench.ts";
 import { formatRatio, median, type RatioSummary } from "./ratio.ts";
 import type { ModuleGraph, StartupResult } from "./startup.ts";
@@ -53,6 +54,8 @@ export interface BenchResults {
   backfill: BackfillBenchResult;
   /** clerk-profile-sync (bench/profile_sync_bench.ts). */
   profileSync: ProfileSyncBenchResult;
+  /** Organization-scoped RLS (bench/org_rls_bench.ts). */
+  orgRls: OrgRlsBenchResult;
   /** Every ratio target, from interleaved pairs. */
   ratios: RatioRow[];
   /** The function process under the load of the end-to-end levels. */

@@ -4,6 +4,7 @@
 import postgres from "postgres";
 import { startLocalStack } from "../tests/support/local_stack.ts";
 import { runBackfillBench } from "./backfill_bench.ts";
+import { formatOrgRlsReport, runOrgRlsBench } from "./org_rls_bench.ts";
 import { formatProfileSyncReport, runProfileSyncBench } from "./profile_sync_bench.ts";
 import { compareWithPeerAndRelay } from "./compare.ts";
 import { measureCpuCost } from "./cpu_cost.ts";
@@ -43,6 +44,8 @@ console.log(`backfill, ${BACKFILL_USERS} users, ${rounds} pairs ...`);
 const backfill = await runBackfillBench(BACKFILL_USERS, rounds);
 console.log(`clerk-profile-sync, ${rounds} interleaved runs ...`);
 const profileSync = await runProfileSyncBench({ runs: rounds, progress: () => {} });
+console.log(`organization-scoped RLS, ${rounds} interleaved pairs ...`);
+const orgRls = await runOrgRlsBench(rounds);
 
 const results: BenchResults = {
   date: new Date().toISOString(),
@@ -58,6 +61,7 @@ const results: BenchResults = {
   moduleGraph: graph,
   backfill,
   profileSync,
+  orgRls,
   memory: onStack.memory,
   ratios: [],
   targets: [],
@@ -66,6 +70,7 @@ results.ratios = ratioRows(results);
 results.targets = targets(results);
 console.log(`\n${formatReport(results)}`);
 console.log(`\nclerk-profile-sync (sync on visit)\n${formatProfileSyncReport(profileSync)}`);
+console.log(`\n${formatOrgRlsReport(orgRls)}`);
 await Deno.writeTextFile(RESULTS, JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${RESULTS.pathname}`);
 
@@ -145,6 +150,11 @@ function ratioRows(r: BenchResults): RatioRow[] {
     { name: "function start-up ÷ bare Deno.serve", ratio: r.startup.ratio, target: "<= 2" },
     { name: "backfill users/s ÷ its floor's", ratio: r.backfill.ratio, target: ">= 0.5" },
     {
+      name: "org-scoped select through RLS ÷ plain where",
+      ratio: r.orgRls.ratio,
+      target: "<= 1.5",
+    },
+    {
       name: "clerk-profile-sync start-up ÷ bare Deno.serve",
       ratio: r.profileSync.startup.ratio,
       target: "<= 1.5",
@@ -219,6 +229,11 @@ function targets(r: BenchResults): Target[] {
       target: "clerk-profile-sync start-up <= 1.5 x bare Deno.serve",
       measured: formatRatio(r.profileSync.startup.ratio),
       met: r.profileSync.startup.ratio.median <= 1.5,
+    },
+    {
+      target: "org-scoped select through RLS <= 1.5 x plain where",
+      measured: formatRatio(r.orgRls.ratio),
+      met: r.orgRls.ratio.median <= 1.5,
     },
     {
       target: "clerk-profile-sync does not load svix",
