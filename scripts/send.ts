@@ -1,8 +1,11 @@
 /**
- * `npm run send -- user.created|user.updated|user.deleted [--user-id ID] [--url URL]
- * [--svix-id ID] [--allow-remote]`: builds a realistic Clerk event, signs it with
- * CLERK_WEBHOOK_SECRET the way Svix does, POSTs it and prints the status and the response body.
- * Exit code 0 on a 2xx, 1 on another answer or no answer, 2 on bad usage or a refused URL.
+ * `npm run send -- <type> [--user-id ID] [--org-id ID] [--role ROLE] [--url URL] [--svix-id ID]
+ * [--allow-remote]`: builds a realistic Clerk event of `<type>` (user.created, user.updated,
+ * user.deleted, organization.created, organization.updated, organization.deleted,
+ * organizationMembership.created, organizationMembership.updated, organizationMembership.deleted),
+ * signs it with CLERK_WEBHOOK_SECRET the way Svix does, POSTs it and prints the status and the
+ * response body. Exit code 0 on a 2xx, 1 on another answer or no answer, 2 on bad usage or a
+ * refused URL.
  *
  * Where it goes: --url, else FUNCTION_URL, else the function of a running `npm run dev` (its
  * state file), else http://127.0.0.1:54321/functions/v1/clerk-webhook (`supabase functions
@@ -12,8 +15,11 @@
  * lists several), else the running `npm run dev`'s when the event goes to its function.
  *
  * The default user is Clerk's documentation example, user_29w83sxmDNGwOuEthce5gg56FcC
- * ("Example Example"), so created → updated → deleted act on one user. `updated_at` (and a
- * deletion's timestamp) is now, so each event is newer than the last.
+ * ("Example Example"), so created → updated → deleted act on one user; the default organization
+ * is Clerk's example org_29w9IfBrPmcpi0IeBVaKtA7R94W ("Acme Inc"), and a membership joins the
+ * two (one membership id per organization and user). `updated_at` (and a deletion's timestamp) is
+ * now, so each event is newer than the last. A membership event carries the organization as of
+ * Clerk's example (2022), so it creates a missing organization row but never overwrites one.
  */
 import { parseArgs } from "node:util";
 import {
@@ -21,9 +27,19 @@ import {
   clerkEvent,
   type ClerkEventPayload,
   clerkId,
+  clerkMembershipEvent,
+  type ClerkMembershipEventPayload,
+  type ClerkMembershipEventType,
+  clerkMembershipPayload,
+  clerkOrganizationDeletedPayload,
+  clerkOrganizationEvent,
+  type ClerkOrganizationEventPayload,
+  type ClerkOrganizationEventType,
+  clerkOrganizationPayload,
   type ClerkUserEventType,
   clerkUserPayload,
   signedRequest,
+  stableId,
 } from "../tests/support/clerk_payloads.ts";
 import { logLine, printable } from "../supabase/functions/_shared/log.ts";
 import { defaultStatePath, readDevState } from "./dev_state.ts";
@@ -32,18 +48,76 @@ import { defaultStatePath, readDevState } from "./dev_state.ts";
 export const SERVE_URL = "http://127.0.0.1:54321/functions/v1/clerk-webhook";
 /** The user of Clerk's example payloads (and of the README's log lines). */
 export const EXAMPLE_USER_ID = "user_29w83sxmDNGwOuEthce5gg56FcC";
+/** The organization of Clerk's example payloads. */
+export const EXAMPLE_ORG_ID = "org_29w9IfBrPmcpi0IeBVaKtA7R94W";
 // Clerk's example user was created at this instant (epoch ms); it keeps clerk_created_at stable.
 const EXAMPLE_CREATED_AT = 1654012591514;
-const TYPES: readonly string[] = ["user.created", "user.updated", "user.deleted"];
-const USAGE = "usage: npm run send -- user.created|user.updated|user.deleted " +
-  "[--user-id ID] [--url URL] [--svix-id ID] [--allow-remote]";
+// ... and its example organization (created and last updated then).
+const EXAMPLE_ORG_CREATED_AT = 1654013202977;
+/** The event types `npm run send` builds. */
+export type SendEventType =
+  | ClerkUserEventType
+  | ClerkOrganizationEventType
+  | ClerkMembershipEventType;
+const TYPES: readonly string[] = [
+  "user.created",
+  "user.updated",
+  "user.deleted",
+  "organization.created",
+  "organization.updated",
+  "organization.deleted",
+  "organizationMembership.created",
+  "organizationMembership.updated",
+  "organizationMembership.deleted",
+];
+const USAGE = `usage: npm run send -- <type> [--user-id ID] [--org-id ID] [--role ROLE] ` +
+  `[--url URL] [--svix-id ID] [--allow-remote]\n  <type>: ${TYPES.join(", ")}`;
 
-/** The event `npm run send` posts: Clerk's example user, updated now. */
+/** Whom an event is about: the user, the organization, the member's role. */
+export interface ExampleSubject {
+  userId: string;
+  orgId: string;
+  /** A membership's role (default `org:admin`), sent as given. */
+  role?: string;
+}
+
+/** The event `npm run send` posts: Clerk's example user, organization or membership, now. */
 export function exampleEvent(
-  type: ClerkUserEventType,
-  userId: string,
+  type: SendEventType,
+  subject: ExampleSubject,
   now = Date.now(),
-): ClerkEventPayload {
+): ClerkEventPayload | ClerkOrganizationEventPayload | ClerkMembershipEventPayload {
+  const { userId, orgId } = subject;
+  if (type === "organization.deleted") {
+    return clerkOrganizationEvent(type, clerkOrganizationDeletedPayload(orgId), now);
+  }
+  if (type === "organization.created" || type === "organization.updated") {
+    const org = clerkOrganizationPayload({
+      id: orgId,
+      name: type === "organization.updated" ? "Acme Corp" : "Acme Inc",
+      createdAt: Math.min(EXAMPLE_ORG_CREATED_AT, now),
+      updatedAt: now,
+      createdBy: userId,
+    });
+    return clerkOrganizationEvent(type, org, now);
+  }
+  if (isMembershipType(type)) {
+    const organization = clerkOrganizationPayload({
+      id: orgId,
+      createdAt: Math.min(EXAMPLE_ORG_CREATED_AT, now),
+      updatedAt: Math.min(EXAMPLE_ORG_CREATED_AT, now),
+      createdBy: userId,
+    });
+    const membership = clerkMembershipPayload({
+      id: stableId("orgmem", `${orgId}:${userId}`),
+      organization,
+      userId,
+      role: subject.role ?? "org:admin",
+      createdAt: now,
+      updatedAt: now,
+    });
+    return clerkMembershipEvent(type, membership, now);
+  }
   if (type === "user.deleted") return clerkEvent(type, clerkDeletedPayload(userId), now);
   const user = clerkUserPayload({
     id: userId,
@@ -57,8 +131,12 @@ export function exampleEvent(
   return clerkEvent(type, user, now);
 }
 
-function isEventType(value: string): value is ClerkUserEventType {
+function isEventType(value: string): value is SendEventType {
   return TYPES.includes(value);
+}
+
+function isMembershipType(type: SendEventType): type is ClerkMembershipEventType {
+  return type.startsWith("organizationMembership.");
 }
 
 /** Whether `url` names this machine: localhost, ::1 or an address in 127.0.0.0/8. */
@@ -69,15 +147,41 @@ export function isLoopbackUrl(url: URL): boolean {
   return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** What the event would do to the user it names on a function that accepts it as genuine. */
-export function remoteEffect(type: ClerkUserEventType, userId: string): string {
-  const what = type === "user.deleted"
-    ? "delete that user's profile and tombstone the id for good: no later event, backfill or " +
-      "reconcile brings the user back"
-    : "create or overwrite that user's profile with made-up data (Example Example, " +
+/** What the event would do to what it names on a function that accepts it as genuine. */
+export function remoteEffect(
+  type: SendEventType,
+  userId: string,
+  orgId = EXAMPLE_ORG_ID,
+): string {
+  let what: string;
+  if (type === "user.deleted") {
+    what =
+      "delete that user's profile and tombstone the id for good: no later event, backfill or " +
+      "reconcile brings the user back";
+  } else if (type === "user.created" || type === "user.updated") {
+    what = "create or overwrite that user's profile with made-up data (Example Example, " +
       "example@example.org) dated now, newer than Clerk's, so reconcile sees nothing to repair";
-  return logLine`${type} for ${userId} is made up and signed with the real secret: the function ` +
-    `would ${what}.`;
+  } else if (type === "organization.deleted") {
+    what = "delete that organization and all its memberships and tombstone the id for good: no " +
+      "later event brings it back";
+  } else if (type === "organization.created" || type === "organization.updated") {
+    what = "create or overwrite that organization with made-up data (Acme) dated now, newer " +
+      "than Clerk's";
+  } else if (type === "organizationMembership.deleted") {
+    what = "remove that user from that organization for good: no later event of that " +
+      "membership brings it back";
+  } else {
+    what = "create or overwrite that user's membership of that organization with made-up data " +
+      "dated now (and create the organization if it is missing)";
+  }
+  return logLine`${type} for ${subjectOf(type, userId, orgId)} is made up and signed with the ` +
+    `real secret: the function would ${what}.`;
+}
+
+// What an event names: the user, the organization, or the user in the organization.
+function subjectOf(type: SendEventType, userId: string, orgId: string): string {
+  if (type.startsWith("organization.")) return orgId;
+  return isMembershipType(type) ? `${userId} in ${orgId}` : userId;
 }
 
 async function main(): Promise<number> {
@@ -88,6 +192,8 @@ async function main(): Promise<number> {
       allowPositionals: true,
       options: {
         "user-id": { type: "string" },
+        "org-id": { type: "string" },
+        role: { type: "string" },
         url: { type: "string" },
         "svix-id": { type: "string" },
         "allow-remote": { type: "boolean" },
@@ -117,6 +223,7 @@ async function main(): Promise<number> {
     ? "npm run dev"
     : "supabase functions serve default";
   const userId = values["user-id"] ?? EXAMPLE_USER_ID;
+  const orgId = values["org-id"] ?? EXAMPLE_ORG_ID;
   let target: URL;
   try {
     target = new URL(url);
@@ -126,7 +233,7 @@ async function main(): Promise<number> {
   }
   if (!isLoopbackUrl(target) && !values["allow-remote"]) {
     console.error(logLine`refusing to send to ${url} (from ${urlSource}): not this machine.`);
-    console.error(remoteEffect(type, userId));
+    console.error(remoteEffect(type, userId, orgId));
     console.error("Pass --allow-remote to send it anyway.");
     return 2;
   }
@@ -143,7 +250,7 @@ async function main(): Promise<number> {
   }
 
   const msgId = values["svix-id"] ?? clerkId("msg");
-  const body = JSON.stringify(exampleEvent(type, userId));
+  const body = JSON.stringify(exampleEvent(type, { userId, orgId, role: values.role }));
   let request: Request;
   try {
     request = signedRequest(url, secret, body, { msgId });
@@ -152,7 +259,7 @@ async function main(): Promise<number> {
     return 2;
   }
   console.log(logLine`POST ${url} (${urlSource})`);
-  console.log(logLine`${type} for ${userId}, svix-id ${msgId}`);
+  console.log(logLine`${type} for ${subjectOf(type, userId, orgId)}, svix-id ${msgId}`);
   let response: Response;
   try {
     response = await fetch(request, { signal: AbortSignal.timeout(20_000) });

@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
 import { parseClerkEvent } from "../supabase/functions/clerk-webhook/clerk_event.ts";
 import { PayloadError } from "../supabase/functions/_shared/errors.ts";
+import { toOrganization } from "../supabase/functions/_shared/clerk_organization.ts";
+import { OrganizationPayloadError } from "../supabase/functions/clerk-webhook/errors.ts";
 
-const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("./fixtures/user_created.json", import.meta.url)),
-);
+async function readFixture(name: string) {
+  return JSON.parse(await Deno.readTextFile(new URL(`./fixtures/${name}`, import.meta.url)));
+}
+
+const fixture = await readFixture("user_created.json");
+const orgCreated = await readFixture("organization_created.json");
+const orgDeleted = await readFixture("organization_deleted.json");
+const memberCreated = await readFixture("organization_membership_created.json");
+const memberDeleted = await readFixture("organization_membership_deleted_legacy.json");
 const SVIX_TS = "1654012592";
 
 function body(value: unknown): string {
@@ -131,4 +139,206 @@ Deno.test("parseClerkEvent() cleans the profile of a user event", () => {
   const event = parseClerkEvent(body({ ...fixture, data }), "msg_13", SVIX_TS);
   assert.equal(event.kind === "user" && event.profile?.first_name, "Eve");
   assert.deepEqual(event.kind === "user" && event.profile?.public_metadata, { a: "b" });
+});
+
+Deno.test("parseClerkEvent() routes organization.created to an upsert ordered by updated_at", () => {
+  assert.deepEqual(parseClerkEvent(body(orgCreated), "msg_o1", SVIX_TS), {
+    kind: "organization",
+    svixId: "msg_o1",
+    type: "organization.created",
+    orgId: "org_29w9IfBrPmcpi0IeBVaKtA7R94W",
+    occurredAt: "2022-05-31T16:06:42.977Z",
+    organization: toOrganization(orgCreated.data),
+  });
+});
+
+Deno.test("parseClerkEvent() routes organization.updated like organization.created", () => {
+  const updated = {
+    ...orgCreated,
+    type: "organization.updated",
+    timestamp: 1654013466465,
+    data: { ...orgCreated.data, name: "Acme Corp", updated_at: 1654013466465 },
+  };
+  const event = parseClerkEvent(body(updated), "msg_o2", SVIX_TS);
+  assert.equal(event.kind, "organization");
+  if (event.kind !== "organization") return;
+  assert.equal(event.type, "organization.updated");
+  assert.equal(event.occurredAt, "2022-05-31T16:11:06.465Z");
+  assert.equal(event.organization?.name, "Acme Corp");
+});
+
+Deno.test("parseClerkEvent() routes organization.deleted to a deletion ordered by the envelope", () => {
+  assert.deepEqual(parseClerkEvent(body(orgDeleted), "msg_o3", SVIX_TS), {
+    kind: "organization",
+    svixId: "msg_o3",
+    type: "organization.deleted",
+    orgId: "org_29w9IfBrPmcpi0IeBVaKtA7R94W",
+    occurredAt: "2022-08-30T12:14:00.000Z",
+    organization: null,
+  });
+  const { timestamp: _, ...untimed } = orgDeleted;
+  const event = parseClerkEvent(body(untimed), "msg_o4", SVIX_TS);
+  assert.equal(event.kind === "organization" && event.occurredAt, "2022-05-31T15:56:32.000Z");
+});
+
+Deno.test("parseClerkEvent() never passes an organization's private_metadata on", () => {
+  const event = parseClerkEvent(body(orgCreated), "msg_o5", SVIX_TS);
+  assert.ok(!JSON.stringify(event).includes("acct_secret_42"));
+  const member = parseClerkEvent(body(memberCreated), "msg_o6", SVIX_TS);
+  assert.ok(!JSON.stringify(member).includes("acct_secret_42"));
+  assert.ok(!JSON.stringify(member).includes("seat_cost_cents"));
+});
+
+Deno.test("parseClerkEvent() routes organizationMembership.created with its organization snapshot", () => {
+  const event = parseClerkEvent(body(memberCreated), "msg_m1", SVIX_TS);
+  assert.equal(event.kind, "membership");
+  if (event.kind !== "membership") return;
+  assert.equal(event.type, "organizationMembership.created");
+  assert.equal(event.svixId, "msg_m1");
+  assert.equal(event.orgId, "org_29w9IfBrPmcpi0IeBVaKtA7R94W");
+  assert.equal(event.userId, "user_29w83sxmDNGwOuEthce5gg56FcC");
+  assert.equal(event.occurredAt, "2022-05-31T16:06:43.217Z");
+  assert.equal(event.membership.membership_id, "orgmem_29w9IptNja3mP8GDXpquBwN2qR9");
+  assert.equal(event.membership.role, "org:admin");
+  assert.deepEqual(event.organization, toOrganization(memberCreated.data.organization));
+});
+
+Deno.test("parseClerkEvent() orders organizationMembership.updated by the membership's updated_at", () => {
+  const updated = {
+    ...memberCreated,
+    type: "organizationMembership.updated",
+    timestamp: 1654013999000,
+    data: { ...memberCreated.data, role: "org:member", updated_at: 1654013910646 },
+  };
+  const event = parseClerkEvent(body(updated), "msg_m2", SVIX_TS);
+  assert.equal(event.kind === "membership" && event.occurredAt, "2022-05-31T16:18:30.646Z");
+  assert.equal(event.kind === "membership" && event.membership.role, "org:member");
+});
+
+Deno.test("parseClerkEvent() orders organizationMembership.deleted by the envelope, never data.updated_at", () => {
+  const event = parseClerkEvent(body(memberDeleted), "msg_m3", SVIX_TS);
+  assert.equal(event.kind, "membership");
+  if (event.kind !== "membership") return;
+  assert.equal(event.type, "organizationMembership.deleted");
+  assert.equal(event.occurredAt, "2022-05-31T16:19:59.999Z", "the envelope's timestamp");
+  assert.equal(event.membership.clerk_updated_at, "2022-05-31T16:17:27.054Z");
+  assert.equal(event.userId, "user_29wACSk1DjeUCwsS6SbbgIgilMy");
+  assert.equal(event.membership.role, "basic_member");
+  const { timestamp: _, ...untimed } = memberDeleted;
+  const fallback = parseClerkEvent(body(untimed), "msg_m4", SVIX_TS);
+  assert.equal(fallback.kind === "membership" && fallback.occurredAt, "2022-05-31T15:56:32.000Z");
+});
+
+Deno.test("parseClerkEvent() ignores the other organization event types", () => {
+  for (
+    const type of [
+      "organizationInvitation.created",
+      "organizationDomain.created",
+      "organization.renamed",
+      "role.created",
+    ]
+  ) {
+    assert.deepEqual(parseClerkEvent(body({ ...orgCreated, type }), "msg_m5", SVIX_TS), {
+      kind: "ignored",
+      type,
+    });
+  }
+});
+
+Deno.test("parseClerkEvent() rejects an organization event without an id", () => {
+  for (const data of [undefined, null, {}, { id: "" }, { id: 42 }]) {
+    for (const type of ["organization.updated", "organization.deleted"]) {
+      assert.throws(
+        () => parseClerkEvent(body({ ...orgDeleted, type, data }), "msg_o7", SVIX_TS),
+        (error: Error) => {
+          assert.ok(error instanceof OrganizationPayloadError);
+          assert.equal(error.message, `${type} event has no data.id`);
+          assert.equal(error.eventType, type);
+          assert.equal(error.orgId, undefined);
+          return true;
+        },
+      );
+    }
+  }
+});
+
+Deno.test("parseClerkEvent() rejects an organization.updated PostgreSQL cannot store, naming it", () => {
+  const event = {
+    ...orgCreated,
+    type: "organization.updated",
+    data: { ...orgCreated.data, updated_at: 8.64e15 },
+  };
+  assert.throws(() => parseClerkEvent(body(event), "msg_o8", SVIX_TS), (error: Error) => {
+    assert.ok(error instanceof OrganizationPayloadError);
+    assert.match(error.message, /^data\.updated_at is not a valid timestamp/);
+    assert.equal(error.eventType, "organization.updated");
+    assert.equal(error.orgId, "org_29w9IfBrPmcpi0IeBVaKtA7R94W");
+    return true;
+  });
+});
+
+Deno.test("parseClerkEvent() rejects an organization.deleted whose timestamp PostgreSQL cannot store", () => {
+  const event = { ...orgDeleted, timestamp: -5 };
+  assert.throws(() => parseClerkEvent(body(event), "msg_o9", SVIX_TS), (error: Error) => {
+    assert.ok(error instanceof OrganizationPayloadError);
+    assert.match(error.message, /^timestamp is not a valid timestamp/);
+    assert.equal(error.orgId, "org_29w9IfBrPmcpi0IeBVaKtA7R94W");
+    return true;
+  });
+});
+
+Deno.test("parseClerkEvent() rejects a membership event without its organization snapshot", () => {
+  for (const type of ["organizationMembership.created", "organizationMembership.deleted"]) {
+    const { organization: _, ...data } = memberCreated.data;
+    assert.throws(
+      () => parseClerkEvent(body({ ...memberCreated, type, data }), "msg_m6", SVIX_TS),
+      (error: Error) => {
+        assert.ok(error instanceof OrganizationPayloadError);
+        assert.equal(error.message, "data.organization is missing");
+        assert.equal(error.eventType, type);
+        assert.equal(error.orgId, undefined);
+        assert.equal(error.userId, "user_29w83sxmDNGwOuEthce5gg56FcC");
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("parseClerkEvent() rejects a membership event without a member, naming the organization", () => {
+  const data = { ...memberCreated.data, public_user_data: { identifier: "x@example.org" } };
+  assert.throws(
+    () => parseClerkEvent(body({ ...memberCreated, data }), "msg_m7", SVIX_TS),
+    (error: Error) => {
+      assert.ok(error instanceof OrganizationPayloadError);
+      assert.ok(error instanceof PayloadError, "answered 422 like every PayloadError");
+      assert.equal(error.message, "data.public_user_data.user_id is missing");
+      assert.equal(error.orgId, "org_29w9IfBrPmcpi0IeBVaKtA7R94W");
+      assert.equal(error.userId, undefined);
+      return true;
+    },
+  );
+  for (const missing of [null, "", []]) {
+    assert.throws(
+      () => parseClerkEvent(body({ ...memberCreated, data: missing }), "msg_m8", SVIX_TS),
+      OrganizationPayloadError,
+    );
+  }
+});
+
+Deno.test("parseClerkEvent() does not name an organization whose id holds control characters", () => {
+  const organization = { ...memberCreated.data.organization, id: "org_1\norg_2" };
+  const data = { ...memberCreated.data, organization };
+  assert.throws(
+    () => parseClerkEvent(body({ ...memberCreated, data }), "msg_m9", SVIX_TS),
+    (error: Error) => {
+      assert.ok(error instanceof OrganizationPayloadError);
+      assert.equal(
+        error.message,
+        "data.organization.id contains control characters or lone surrogates",
+      );
+      assert.equal(error.orgId, undefined);
+      assert.equal(error.userId, "user_29w83sxmDNGwOuEthce5gg56FcC");
+      return true;
+    },
+  );
 });

@@ -4,10 +4,15 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import type { UserEvent } from "../supabase/functions/clerk-webhook/clerk_event.ts";
 import type { Profile } from "../supabase/functions/_shared/clerk_user.ts";
 import { StoreError, StoreUnavailableError } from "../supabase/functions/_shared/errors.ts";
+import { callRpc, isUnavailable } from "../supabase/functions/_shared/rpc.ts";
 import { createSupabaseStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { roleJwt } from "./support/jwt.ts";
 import { freePort } from "./support/pg_cluster.ts";
-import { createPostgrestStandIn, type PostgrestStandIn } from "./support/postgrest_stand_in.ts";
+import {
+  createPostgrestStandIn,
+  type PostgrestStandIn,
+  type PostgrestStandInOptions,
+} from "./support/postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./support/test_database.ts";
 
 const SUPABASE_URL = "http://stand-in.local";
@@ -30,12 +35,13 @@ interface Stack {
 
 async function withStack(
   fn: (stack: Stack) => Promise<void>,
-  options: { databaseUrl?: string } = {},
+  options: Partial<PostgrestStandInOptions> = {},
 ): Promise<void> {
   const standIn = createPostgrestStandIn({
-    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
     jwtSecret: JWT_SECRET,
     secretKeys: [SECRET_KEY],
+    ...options,
+    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
   });
   const sql = postgres(databaseUrl(), { max: 3, onnotice: () => {} });
   const client = (key: string) =>
@@ -278,6 +284,115 @@ Deno.test("createSupabaseStore() gives up after timeoutMs while the user is lock
       locker.release();
     }
   });
+});
+
+// authenticator's URL with a server setting given at connection, which overrides the role's own
+// (as a client's startup options do): the platform's 8 s limit, shortened for a test.
+function authenticatorWith(name: string, value: string): string {
+  const url = new URL(roleUrl("authenticator"));
+  url.searchParams.set(name, value);
+  return url.toString();
+}
+
+Deno.test("createSupabaseStore() reports a lock wait the server cancels (55P03) as unavailable", async () => {
+  await withStack(async ({ sql, client }) => {
+    const store = createSupabaseStore(client(SECRET_KEY), { timeoutMs: 5000 });
+    const userId = uniqueId("user");
+    const event = userEvent("user.created", userId, T1);
+    const locker = await sql.reserve();
+    try {
+      await locker`begin`;
+      await locker`select clerk_sync.lock_users(array[${userId}::text])`;
+      await assert.rejects(store.apply(event), (error: Error) => {
+        assert.ok(error instanceof StoreUnavailableError, String(error));
+        assert.match(
+          error.message,
+          /^database unavailable \(HTTP 500, 55P03: canceling statement due to lock timeout\)$/,
+        );
+        return true;
+      });
+      await locker`commit`;
+    } finally {
+      locker.release();
+    }
+    // Cancelled and rolled back: Svix's retry of the same delivery applies.
+    assert.equal(await profileRow(sql, userId), null);
+    assert.equal(await store.apply(event), "applied");
+  }, { databaseUrl: authenticatorWith("lock_timeout", "200ms") });
+});
+
+Deno.test("createSupabaseStore() reports the gateway's 520 and 502 pages as unavailable, with their title only", async () => {
+  const faults: (520 | 502 | null)[] = [520, 502];
+  await withStack(async ({ sql, client }) => {
+    const store = createSupabaseStore(client(SECRET_KEY), { timeoutMs: 5000 });
+    const userId = uniqueId("user");
+    const event = userEvent("user.created", userId, T1);
+    for (const title of ["520: Web server is returning an unknown error", "502: Bad gateway"]) {
+      await assert.rejects(store.apply(event), (error: Error) => {
+        assert.ok(error instanceof StoreUnavailableError, String(error));
+        assert.equal(
+          error.message,
+          `database unavailable (HTTP ${title.slice(0, 3)}: stand-in.local | ${title})`,
+        );
+        return true;
+      });
+    }
+    assert.equal(await profileRow(sql, userId), null);
+    assert.equal(await store.apply(event), "applied");
+  }, { gatewayFault: () => faults.shift() ?? null });
+});
+
+Deno.test("callRpc() treats the SQLSTATEs of an unavailable database as unavailable, others as errors", async () => {
+  const schema = `integration_${RUN}`;
+  const admin = postgres(databaseUrl(), { max: 1, onnotice: () => {} });
+  await admin.unsafe(`
+    create schema ${schema};
+    grant usage on schema ${schema} to service_role;
+    create function ${schema}.raise_code(code text) returns void language plpgsql as $$
+      begin raise exception using errcode = code, message = 'raised ' || code; end $$;
+    grant execute on function ${schema}.raise_code(text) to service_role;`);
+  try {
+    await withStack(async ({ standIn }) => {
+      // Typed as the project's client (schema "public") that callRpc takes; it reads the fixture.
+      const supabase = createClient(SUPABASE_URL, SECRET_KEY, {
+        auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+        db: { schema },
+        global: { fetch: (input, init) => standIn.handler(new Request(input, init)) },
+      }) as unknown as SupabaseClient;
+      const unavailable = ["55P03", "57014", "57P01", "57P02", "57P03", "08006", "53300"];
+      for (const code of unavailable) {
+        await assert.rejects(
+          callRpc(supabase, "raise_code", { code }, 5000),
+          (error: Error) => error instanceof StoreUnavailableError && error.message.includes(code),
+          code,
+        );
+      }
+      for (const code of ["53400", "22023", "P0001", "XX000", "PTABC"]) {
+        await assert.rejects(
+          callRpc(supabase, "raise_code", { code }, 5000),
+          (error: Error) =>
+            error instanceof StoreError && error.reason === "database" &&
+            error.message.includes(code),
+          code,
+        );
+      }
+    }, { schema });
+  } finally {
+    await admin.unsafe(`drop schema ${schema} cascade`);
+    await admin.end();
+  }
+});
+
+Deno.test("isUnavailable() counts no answer, the gateway's statuses and non-PostgREST 5xx bodies", () => {
+  for (const status of [0, 502, 503, 504, 520]) assert.equal(isUnavailable(status, ""), true);
+  assert.equal(isUnavailable(503, "PGRST002"), true);
+  assert.equal(isUnavailable(504, "PGRST003"), true);
+  assert.equal(isUnavailable(522, ""), true, "any 5xx whose body was not PostgREST's");
+  assert.equal(isUnavailable(500, ""), true);
+  assert.equal(isUnavailable(500, "XX000"), false);
+  assert.equal(isUnavailable(500, "53400"), false);
+  assert.equal(isUnavailable(400, ""), false);
+  assert.equal(isUnavailable(404, "PGRST202"), false);
 });
 
 Deno.test("createSupabaseStore() applies concurrent deliveries exactly once", async () => {

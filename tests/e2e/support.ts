@@ -6,6 +6,12 @@ import postgres from "postgres";
 import {
   clerkDeletedPayload,
   clerkEvent,
+  clerkMembershipEvent,
+  type ClerkMembershipEventType,
+  type ClerkMembershipPayload,
+  clerkOrganizationDeletedPayload,
+  clerkOrganizationEvent,
+  type ClerkOrganizationPayload,
   type ClerkUserPayload,
   clerkUserPayload,
   svixHeaders,
@@ -198,4 +204,171 @@ export function expectedRow(delivery: Delivery): ProfileRow {
     clerk_created_ms: user.created_at,
     clerk_updated_ms: user.updated_at,
   };
+}
+
+/** One delivery of an organization event. */
+export interface OrgDelivery {
+  msgId: string;
+  type: "organization.created" | "organization.updated" | "organization.deleted";
+  orgId: string;
+  /** `updated_at` (or the deletion's timestamp), epoch ms. */
+  at: number;
+  /** The organization for created/updated, null for deleted. */
+  org: ClerkOrganizationPayload | null;
+  body: string;
+}
+
+/** One delivery of a membership event. */
+export interface MembershipDelivery {
+  msgId: string;
+  type: ClerkMembershipEventType;
+  orgId: string;
+  userId: string;
+  /** The envelope's timestamp, epoch ms (what orders a `.deleted`). */
+  at: number;
+  membership: ClerkMembershipPayload;
+  body: string;
+}
+
+/** An organization event delivery; created/updated carry `org` (built by the caller). */
+export function orgDelivery(
+  type: OrgDelivery["type"],
+  org: ClerkOrganizationPayload,
+  msgId: string,
+  at = org.updated_at,
+): OrgDelivery {
+  if (type === "organization.deleted") {
+    const body = JSON.stringify(
+      clerkOrganizationEvent(type, clerkOrganizationDeletedPayload(org.id, org.slug), at),
+    );
+    return { msgId, type, orgId: org.id, at, org: null, body };
+  }
+  const body = JSON.stringify(clerkOrganizationEvent(type, org, at));
+  return { msgId, type, orgId: org.id, at, org, body };
+}
+
+/**
+ * A membership event delivery; `at` is the envelope's timestamp (default the membership's
+ * `updated_at`; a `.deleted` passes the removal time).
+ */
+export function membershipDelivery(
+  type: ClerkMembershipEventType,
+  membership: ClerkMembershipPayload,
+  msgId: string,
+  at = membership.updated_at,
+): MembershipDelivery {
+  return {
+    msgId,
+    type,
+    orgId: membership.organization.id,
+    userId: membership.public_user_data.user_id,
+    at,
+    membership,
+    body: JSON.stringify(clerkMembershipEvent(type, membership, at)),
+  };
+}
+
+/** An organization row as the tests compare it. */
+export interface OrganizationRow {
+  org_id: string;
+  name: string;
+  slug: string | null;
+  image_url: string | null;
+  public_metadata: unknown;
+  created_by: string | null;
+  clerk_created_ms: number | null;
+  clerk_updated_ms: number;
+}
+
+/** A membership row as the tests compare it. */
+export interface MembershipRow {
+  org_id: string;
+  user_id: string;
+  membership_id: string;
+  role: string;
+  role_name: string | null;
+  permissions: string[];
+  public_metadata: unknown;
+  clerk_created_ms: number;
+  clerk_updated_ms: number;
+}
+
+/** Everything the sync writes for organizations whose id starts with `prefix`. */
+export interface OrgSnapshot {
+  organizations: OrganizationRow[];
+  memberships: MembershipRow[];
+  /** Delivery log rows of organization and membership events of those organizations. */
+  events: { svix_id: string; event_type: string; org_id: string; user_id: string | null }[];
+  orgTombstones: { org_id: string; deleted_ms: number; kind: string }[];
+  membershipTombstones: { org_id: string; user_id: string; deleted_ms: number }[];
+}
+
+/** Reads organizations, memberships, delivery log and tombstones under an org id prefix. */
+export async function orgSnapshot(sql: postgres.Sql, prefix: string): Promise<OrgSnapshot> {
+  const like = `${prefix.replaceAll("_", "\\_")}%`;
+  const organizations = await sql<OrganizationRow[]>`
+    select org_id, name, slug, image_url, public_metadata, created_by,
+           (extract(epoch from clerk_created_at) * 1000)::float8 as clerk_created_ms,
+           (extract(epoch from clerk_updated_at) * 1000)::float8 as clerk_updated_ms
+      from public.organizations where org_id like ${like} order by org_id`;
+  const memberships = await sql<MembershipRow[]>`
+    select org_id, user_id, membership_id, role, role_name, permissions, public_metadata,
+           (extract(epoch from clerk_created_at) * 1000)::float8 as clerk_created_ms,
+           (extract(epoch from clerk_updated_at) * 1000)::float8 as clerk_updated_ms
+      from public.organization_memberships where org_id like ${like} order by org_id, user_id`;
+  const events = await sql<OrgSnapshot["events"]>`
+    select svix_id, event_type, org_id, user_id
+      from clerk_sync.webhook_events where org_id like ${like} order by svix_id`;
+  const orgTombstones = await sql<OrgSnapshot["orgTombstones"]>`
+    select org_id, (extract(epoch from deleted_at) * 1000)::float8 as deleted_ms, kind
+      from clerk_sync.deleted_organizations where org_id like ${like} order by org_id`;
+  const membershipTombstones = await sql<OrgSnapshot["membershipTombstones"]>`
+    select org_id, user_id, (extract(epoch from deleted_at) * 1000)::float8 as deleted_ms
+      from clerk_sync.deleted_memberships where org_id like ${like} order by org_id, user_id`;
+  return {
+    organizations: organizations.map((row) => ({ ...row })),
+    memberships: memberships.map((row) => ({ ...row })),
+    events: events.map((row) => ({ ...row })),
+    orgTombstones: orgTombstones.map((row) => ({ ...row })),
+    membershipTombstones: membershipTombstones.map((row) => ({ ...row })),
+  };
+}
+
+/** The row an organization payload should leave in `public.organizations`. */
+export function expectedOrganizationRow(org: ClerkOrganizationPayload): OrganizationRow {
+  return {
+    org_id: org.id,
+    name: org.name,
+    slug: org.slug,
+    image_url: org.image_url ?? null,
+    public_metadata: org.public_metadata ?? {},
+    created_by: org.created_by ?? null,
+    clerk_created_ms: org.created_at,
+    clerk_updated_ms: org.updated_at,
+  };
+}
+
+/** The row a membership payload should leave in `public.organization_memberships`. */
+export function expectedMembershipRow(membership: ClerkMembershipPayload): MembershipRow {
+  return {
+    org_id: membership.organization.id,
+    user_id: membership.public_user_data.user_id,
+    membership_id: membership.id,
+    role: membership.role,
+    role_name: membership.role_name,
+    permissions: membership.permissions,
+    public_metadata: membership.public_metadata,
+    clerk_created_ms: membership.created_at,
+    clerk_updated_ms: membership.updated_at,
+  };
+}
+
+/** Counts answers by their `status` (`applied`, `stale`, ...; the HTTP status when none). */
+export function countStatuses(answers: readonly Answer[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const a of answers) {
+    const key = typeof a.body.status === "string" ? a.body.status : `HTTP ${a.status}`;
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }

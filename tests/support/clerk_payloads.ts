@@ -1,11 +1,19 @@
 /**
  * Realistic Clerk webhook deliveries for tests, `npm run send` and benchmarks: the event envelope
  * and user object typed against @clerk/backend's own `UserJSON` / `UserWebhookEvent` (the shape
- * of Clerk's documented user.created / user.updated / user.deleted payloads), signed the way Svix
- * signs them (`new Webhook(secret).sign(msgId, date, body)` and the three `svix-*` headers).
+ * of Clerk's documented user.created / user.updated / user.deleted payloads), the organization
+ * and membership objects against `OrganizationJSON` / `OrganizationMembershipJSON` /
+ * `OrganizationWebhookEvent` / `OrganizationMembershipWebhookEvent` (organization.* and
+ * organizationMembership.*), signed the way Svix signs them (`new Webhook(secret).sign(msgId,
+ * date, body)` and the three `svix-*` headers).
  */
 import type {
+  DeletedObjectJSON,
   EmailAddressJSON,
+  OrganizationJSON,
+  OrganizationMembershipJSON,
+  OrganizationMembershipWebhookEvent,
+  OrganizationWebhookEvent,
   PhoneNumberJSON,
   UserDeletedJSON,
   UserJSON,
@@ -99,6 +107,7 @@ export function clerkUserPayload(options: ClerkUserOptions): ClerkUserPayload {
   const { id, updatedAt } = options;
   const createdAt = options.createdAt ?? updatedAt;
   const email = options.email === undefined ? defaultEmail(id) : options.email;
+  // The same address gets the same id in every event of a user, as in Clerk.
   const emailId = email === null ? null : stableId("idn", `${id}:email:${email}`);
   const phoneId = options.phone ? stableId("idn", `${id}:phone:${options.phone}`) : null;
   const emails: ClerkEmailPayload[] = email === null || emailId === null ? [] : [{
@@ -185,7 +194,213 @@ export function clerkEvent(
   data: ClerkUserPayload | ClerkDeletedPayload,
   timestamp: number,
 ): ClerkEventPayload {
-  const envelope = {
+  const envelope = eventEnvelope(timestamp);
+  if (type === "user.deleted") {
+    if (!("deleted" in data)) throw new TypeError("user.deleted takes a deleted-user payload");
+    return { ...envelope, type, data };
+  }
+  if ("deleted" in data) throw new TypeError(`${type} takes a user payload`);
+  return { ...envelope, type, data };
+}
+
+/** The `data` of organization.created / .updated, and a membership's nested `organization`. */
+export type ClerkOrganizationPayload = OrganizationJSON;
+
+/** The `data` of organization.deleted: `{object, id, slug?, deleted: true}`, no timestamps. */
+export type ClerkOrganizationDeletedPayload = DeletedObjectJSON;
+
+/**
+ * The `data` of every organizationMembership.* event: the full membership with its organization.
+ * Clerk's payloads carry `role_name`, which @clerk/backend's type leaves out.
+ */
+export type ClerkMembershipPayload = OrganizationMembershipJSON & { role_name: string };
+
+/** The organization event types the function handles. */
+export type ClerkOrganizationEventType =
+  | "organization.created"
+  | "organization.updated"
+  | "organization.deleted";
+
+/** The membership event types the function handles. */
+export type ClerkMembershipEventType =
+  | "organizationMembership.created"
+  | "organizationMembership.updated"
+  | "organizationMembership.deleted";
+
+/** An organization event envelope, as Svix delivers it. */
+export type ClerkOrganizationEventPayload =
+  & Omit<OrganizationWebhookEvent, "data" | "type">
+  & (
+    | { type: "organization.created" | "organization.updated"; data: ClerkOrganizationPayload }
+    | { type: "organization.deleted"; data: ClerkOrganizationDeletedPayload }
+  );
+
+/** A membership event envelope, as Svix delivers it. */
+export type ClerkMembershipEventPayload =
+  & Omit<OrganizationMembershipWebhookEvent, "data">
+  & { data: ClerkMembershipPayload };
+
+/** What {@linkcode clerkOrganizationPayload} builds an organization from. */
+export interface ClerkOrganizationOptions {
+  /** Clerk organization id (`org_...`). */
+  id: string;
+  /** `updated_at`, epoch milliseconds: what orders the events. */
+  updatedAt: number;
+  /** `created_at`, epoch milliseconds (default: `updatedAt`). */
+  createdAt?: number;
+  /** Default "Acme Inc". */
+  name?: string;
+  /** Default: the name, lower case, dashes for the rest. */
+  slug?: string;
+  imageUrl?: string;
+  publicMetadata?: Record<string, unknown>;
+  privateMetadata?: Record<string, unknown>;
+  /** The creator's user id (default Clerk's example creator). */
+  createdBy?: string;
+  membersCount?: number;
+}
+
+/** What {@linkcode clerkMembershipPayload} builds a membership from. */
+export interface ClerkMembershipOptions {
+  /** Clerk membership id (`orgmem_...`). */
+  id: string;
+  /** The organization snapshot the membership carries. */
+  organization: ClerkOrganizationPayload;
+  /** The member (`public_user_data.user_id`). */
+  userId: string;
+  /** `created_at`, epoch milliseconds. */
+  createdAt: number;
+  /** `updated_at`, epoch milliseconds (default: `createdAt`). */
+  updatedAt?: number;
+  /** Default `org:member`; sent as given (`org:admin`, `org:<custom>`, `basic_member`, ...). */
+  role?: string;
+  /** Default derived from the role (`org:billing_manager` → "Billing manager"). */
+  roleName?: string;
+  /** Default: Clerk's system permissions of the default roles. */
+  permissions?: string[];
+  publicMetadata?: Record<string, unknown>;
+  privateMetadata?: Record<string, unknown>;
+  firstName?: string | null;
+  lastName?: string | null;
+}
+
+/** Clerk's example organization creator (its documentation payloads name this user). */
+export const EXAMPLE_CREATOR_ID = "user_1vq84bqWzw7qmFgqSwN4CH1Wp0n";
+
+/** Builds Clerk's organization object (webhook `data` of organization.created / .updated). */
+export function clerkOrganizationPayload(
+  options: ClerkOrganizationOptions,
+): ClerkOrganizationPayload {
+  const { id, updatedAt } = options;
+  const name = options.name ?? "Acme Inc";
+  return {
+    object: "organization",
+    id,
+    name,
+    slug: options.slug ?? name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, ""),
+    image_url: options.imageUrl ?? defaultImageUrl(id),
+    has_image: false,
+    members_count: options.membersCount ?? 1,
+    pending_invitations_count: 0,
+    max_allowed_memberships: 5,
+    admin_delete_enabled: true,
+    public_metadata: options.publicMetadata ?? {},
+    private_metadata: options.privateMetadata ?? {},
+    created_by: options.createdBy ?? EXAMPLE_CREATOR_ID,
+    created_at: options.createdAt ?? updatedAt,
+    updated_at: updatedAt,
+  };
+}
+
+/** Builds the `data` of an organization.deleted event (Clerk sends no timestamps in it). */
+export function clerkOrganizationDeletedPayload(
+  id: string,
+  slug?: string,
+): ClerkOrganizationDeletedPayload {
+  return { object: "organization", id, ...(slug === undefined ? {} : { slug }), deleted: true };
+}
+
+// The system permissions Clerk gives its default roles.
+const ADMIN_PERMISSIONS = [
+  "org:sys_domains:manage",
+  "org:sys_domains:read",
+  "org:sys_memberships:manage",
+  "org:sys_memberships:read",
+  "org:sys_profile:delete",
+  "org:sys_profile:manage",
+];
+const MEMBER_PERMISSIONS = ["org:sys_domains:read", "org:sys_memberships:read"];
+
+/** Builds Clerk's organization membership (webhook `data` of every organizationMembership.*). */
+export function clerkMembershipPayload(options: ClerkMembershipOptions): ClerkMembershipPayload {
+  const role = options.role ?? "org:member";
+  const key = role.replace(/^org:/, "").replaceAll("_", " ");
+  const firstName = options.firstName === undefined ? "Example" : options.firstName;
+  const lastName = options.lastName === undefined ? "Example" : options.lastName;
+  return {
+    object: "organization_membership",
+    id: options.id,
+    public_metadata: options.publicMetadata ?? {},
+    private_metadata: options.privateMetadata ?? {},
+    role,
+    role_name: options.roleName ?? key.charAt(0).toUpperCase() + key.slice(1),
+    permissions: options.permissions ??
+      (/admin/.test(role) ? ADMIN_PERMISSIONS : MEMBER_PERMISSIONS),
+    created_at: options.createdAt,
+    updated_at: options.updatedAt ?? options.createdAt,
+    organization: options.organization,
+    public_user_data: {
+      identifier: defaultEmail(options.userId),
+      first_name: firstName,
+      last_name: lastName,
+      image_url: defaultImageUrl(options.userId),
+      has_image: false,
+      user_id: options.userId,
+    },
+  };
+}
+
+/** Wraps an organization in Clerk's event envelope; `timestamp` is the event time in epoch ms. */
+export function clerkOrganizationEvent(
+  type: "organization.created" | "organization.updated",
+  data: ClerkOrganizationPayload,
+  timestamp: number,
+): ClerkOrganizationEventPayload;
+/** Wraps an organization deletion in Clerk's envelope; `timestamp` (epoch ms) orders it. */
+export function clerkOrganizationEvent(
+  type: "organization.deleted",
+  data: ClerkOrganizationDeletedPayload,
+  timestamp: number,
+): ClerkOrganizationEventPayload;
+export function clerkOrganizationEvent(
+  type: ClerkOrganizationEventType,
+  data: ClerkOrganizationPayload | ClerkOrganizationDeletedPayload,
+  timestamp: number,
+): ClerkOrganizationEventPayload {
+  const envelope = eventEnvelope(timestamp);
+  if (type === "organization.deleted") {
+    if (!("deleted" in data)) throw new TypeError("organization.deleted takes a deleted payload");
+    return { ...envelope, type, data };
+  }
+  if ("deleted" in data) throw new TypeError(`${type} takes an organization payload`);
+  return { ...envelope, type, data };
+}
+
+/**
+ * Wraps a membership in Clerk's event envelope; `timestamp` (epoch ms) is the event time, which
+ * orders a `.deleted` (its `data.updated_at` may be older).
+ */
+export function clerkMembershipEvent(
+  type: ClerkMembershipEventType,
+  data: ClerkMembershipPayload,
+  timestamp: number,
+): ClerkMembershipEventPayload {
+  return { ...eventEnvelope(timestamp), type, data };
+}
+
+// What every Clerk event carries around its data.
+function eventEnvelope(timestamp: number) {
+  return {
     object: "event" as const,
     instance_id: INSTANCE_ID,
     timestamp,
@@ -196,12 +411,6 @@ export function clerkEvent(
       },
     },
   };
-  if (type === "user.deleted") {
-    if (!("deleted" in data)) throw new TypeError("user.deleted takes a deleted-user payload");
-    return { ...envelope, type, data };
-  }
-  if ("deleted" in data) throw new TypeError(`${type} takes a user payload`);
-  return { ...envelope, type, data };
 }
 
 /** The headers Svix sends with a delivery of `body`, signed with `secret`. */
@@ -243,8 +452,8 @@ function defaultImageUrl(id: string): string {
   return `https://img.clerk.com/${b64}`;
 }
 
-// The same address gets the same id in every event of a user, as in Clerk.
-function stableId(prefix: string, seed: string): string {
+/** A Clerk-style id derived from `seed`: the same seed gives the same id (`orgmem_...`). */
+export function stableId(prefix: string, seed: string): string {
   let hash = 2166136261;
   const chars: string[] = [];
   for (let i = 0; i < 27; i++) {

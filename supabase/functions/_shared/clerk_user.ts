@@ -62,9 +62,7 @@ export function toProfile(user: ClerkUserJson): Profile {
     last_name: textOrNull(user.last_name),
     username: textOrNull(user.username),
     image_url: textOrNull(user.image_url),
-    public_metadata: isRecord(user.public_metadata)
-      ? cleanJson(user.public_metadata, 1) as Record<string, unknown>
-      : {},
+    public_metadata: cleanMetadata(user.public_metadata, "data.public_metadata"),
     clerk_created_at: optionalTimestamp(user.created_at, "data.created_at"),
     clerk_updated_at: updatedAt,
   };
@@ -75,9 +73,18 @@ export function toProfile(user: ClerkUserJson): Profile {
  * it holds control characters or lone surrogates, which no id has and no log line should show.
  */
 export function userIdOf(value: unknown): string | null {
+  return clerkIdOf(value, "data.id");
+}
+
+/**
+ * A Clerk id (`user_...`, `org_...`, `orgmem_...`) from the field at `path`: null when missing or
+ * empty; throws {@linkcode PayloadError} naming `path` when it holds control characters or lone
+ * surrogates.
+ */
+export function clerkIdOf(value: unknown, path: string): string | null {
   if (typeof value !== "string" || value === "") return null;
   if (CONTROL.test(value) || storable(value) !== value) {
-    throw new PayloadError("data.id contains control characters or lone surrogates");
+    throw new PayloadError(`${path} contains control characters or lone surrogates`);
   }
   return value;
 }
@@ -115,33 +122,41 @@ function primaryEntry(entries: unknown, primaryId: unknown, field: string): stri
   return isRecord(primary) ? textOrNull(primary[field]) : null;
 }
 
-function textOrNull(value: unknown): string | null {
+/** A string made storable (NULs and lone surrogates dropped); null when absent or empty. */
+export function textOrNull(value: unknown): string | null {
   if (typeof value !== "string") return null;
   const text = storable(value);
   return text !== "" ? text : null;
 }
 
-// Absent stays null; present, it must be valid like updated_at.
-function optionalTimestamp(value: unknown, path: string): string | null {
+/** An optional epoch-ms timestamp: null when absent; throws {@linkcode PayloadError} when bad. */
+export function optionalTimestamp(value: unknown, path: string): string | null {
   if (value === null || value === undefined) return null;
   const iso = epochMsToIso(value);
   if (!iso) throw new PayloadError(invalidTimestamp(path));
   return iso;
 }
 
+/**
+ * Metadata as stored: a copy of the object at `path` with every string and key made storable, {}
+ * when it is not an object; throws {@linkcode PayloadError} naming `path` when nested deeper than
+ * {@linkcode MAX_METADATA_DEPTH}.
+ */
+export function cleanMetadata(value: unknown, path: string): Record<string, unknown> {
+  return isRecord(value) ? cleanJson(value, 1, path) as Record<string, unknown> : {};
+}
+
 // A copy of parsed JSON with every string and key made storable. Object.fromEntries defines own
 // properties, so a "__proto__" key stays data, as JSON.parse made it.
-function cleanJson(value: unknown, depth: number): unknown {
+function cleanJson(value: unknown, depth: number, path: string): unknown {
   if (typeof value === "string") return storable(value);
   if (typeof value !== "object" || value === null) return value;
   if (depth > MAX_METADATA_DEPTH) {
-    throw new PayloadError(
-      `data.public_metadata is nested deeper than ${MAX_METADATA_DEPTH} levels`,
-    );
+    throw new PayloadError(`${path} is nested deeper than ${MAX_METADATA_DEPTH} levels`);
   }
-  if (Array.isArray(value)) return value.map((item) => cleanJson(item, depth + 1));
+  if (Array.isArray(value)) return value.map((item) => cleanJson(item, depth + 1, path));
   return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [storable(key), cleanJson(item, depth + 1)]),
+    Object.entries(value).map(([key, item]) => [storable(key), cleanJson(item, depth + 1, path)]),
   );
 }
 

@@ -1,3 +1,5 @@
+import { PayloadError } from "../_shared/errors.ts";
+
 /** A `svix-*` header is malformed, oversized or sent more than once (400). */
 export class HeaderError extends Error {
   override name = "HeaderError";
@@ -26,4 +28,21 @@ export class PayloadTooLargeError extends Error {
 /** The body is not exactly UTF-8 text as Svix signs it: invalid bytes or a byte order mark (400). */
 export class EncodingError extends Error {
   override name = "EncodingError";
+}
+
+/**
+ * An authentic organization or membership event that is not usable (422), naming the event, the
+ * organization and the member when they could be read.
+ */
+export class OrganizationPayloadError extends PayloadError {
+  override name = "OrganizationPayloadError";
+
+  constructor(
+    message: string,
+    readonly eventType: string,
+    readonly orgId?: string,
+    readonly userId?: string,
+  ) {
+    super(message, { eventType, userId });
+  }
 }

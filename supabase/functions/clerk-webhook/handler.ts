@@ -1,18 +1,22 @@
 import { displayName } from "../_shared/clerk_user.ts";
-import { type ClerkEvent, parseClerkEvent } from "./clerk_event.ts";
+import { type ClerkEvent, parseClerkEvent, type SyncEvent } from "./clerk_event.ts";
 import { ConfigError, PayloadError, StoreError, StoreUnavailableError } from "../_shared/errors.ts";
 import { type Logger, logLine } from "../_shared/log.ts";
 import {
   BodyTimeoutError,
   EncodingError,
   HeaderError,
+  OrganizationPayloadError,
   PayloadTooLargeError,
   SignatureError,
 } from "./errors.ts";
-import type { Outcome, ProfileStore } from "./store.ts";
+import type { Outcome, WebhookStore } from "./store.ts";
 import { createVerifiers, readSvixHeaders, verifyClerkWebhook } from "./verify.ts";
 
-/** The largest body accepted: Clerk's user events are a few KB (metadata is capped at 8 KB). */
+/**
+ * The largest body accepted: Clerk's user, organization and membership events are a few KB
+ * (metadata is capped at 8 KB).
+ */
 export const MAX_BODY_BYTES = 256 * 1024;
 /** How long the whole body may take to arrive before the request is answered 408. */
 export const BODY_TIMEOUT_MS = 10_000;
@@ -21,7 +25,7 @@ export const BODY_TIMEOUT_MS = 10_000;
 export interface HandlerDeps {
   /** Accepted signing secrets (`whsec_...`). */
   secrets: readonly string[];
-  store: ProfileStore;
+  store: WebhookStore;
   log: Logger;
   /** Default {@linkcode MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
@@ -49,23 +53,16 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
       const { body } = verifyClerkWebhook(bytes, svix, verifiers);
       event = parseClerkEvent(body, svix.id, svix.timestamp);
       if (event.kind === "ignored") {
-        log.info(logLine`Webhook received: ${event.type} (ignored: not a user event)`);
+        log.info(
+          logLine`Webhook received: ${event.type} (ignored: not an event this function syncs)`,
+        );
         return json(200, { status: "ignored" });
       }
-      log.info(logLine`Webhook received: ${event.type} for user: ${event.userId}`);
-      if (event.profile) {
-        const name = displayName(event.profile);
-        log.info(
-          name
-            ? logLine`Syncing profile for ${event.userId} (${name})`
-            : logLine`Syncing profile for ${event.userId}`,
-        );
-      } else {
-        log.info(logLine`Deleting profile for ${event.userId}`);
-      }
+      log.info(receivedLine(event));
+      log.info(actionLine(event));
       const outcome = await store.apply(event);
-      log.info(outcomeLine(outcome, event.type, event.userId));
-      return json(200, { status: outcome, user_id: event.userId });
+      log.info(outcomeLine(outcome, event));
+      return json(200, answer(outcome, event));
     } catch (error) {
       const status = statusOf(error);
       const subject = subjectOf(event, error);
@@ -106,7 +103,12 @@ function statusOf(error: unknown): number {
 
 // " user.updated for user user_1" for a log line, from the parsed event or the refusal.
 function subjectOf(event: ClerkEvent | undefined, error: unknown): string {
-  if (event?.kind === "user") return ` ${event.type} for user ${event.userId}`;
+  if (event && event.kind !== "ignored") return ` ${event.type} for ${subjectText(event)}`;
+  if (error instanceof OrganizationPayloadError) {
+    const { eventType, orgId, userId } = error;
+    if (orgId) return ` ${eventType} for organization ${orgId}${userId ? ` user ${userId}` : ""}`;
+    return userId ? ` ${eventType} for user ${userId}` : ` ${eventType}`;
+  }
   const subject = error instanceof PayloadError ? error.subject : undefined;
   if (!subject) return "";
   return subject.userId
@@ -114,16 +116,81 @@ function subjectOf(event: ClerkEvent | undefined, error: unknown): string {
     : ` ${subject.eventType}`;
 }
 
-function outcomeLine(outcome: Outcome, type: string, userId: string): string {
+// "user user_1", "organization org_1", "organization org_1 user user_1".
+function subjectText(event: SyncEvent): string {
+  switch (event.kind) {
+    case "user":
+      return `user ${event.userId}`;
+    case "organization":
+      return `organization ${event.orgId}`;
+    case "membership":
+      return `organization ${event.orgId} user ${event.userId}`;
+  }
+}
+
+function receivedLine(event: SyncEvent): string {
+  switch (event.kind) {
+    case "user":
+      return logLine`Webhook received: ${event.type} for user: ${event.userId}`;
+    case "organization":
+      return logLine`Webhook received: ${event.type} for organization: ${event.orgId}`;
+    case "membership":
+      return logLine`Webhook received: ${event.type} for organization: ${event.orgId} user: ${event.userId}`;
+  }
+}
+
+// What is about to be written: "Syncing profile for user_1 (Ada Lovelace)", "Deleting ...".
+function actionLine(event: SyncEvent): string {
+  switch (event.kind) {
+    case "user": {
+      if (!event.profile) return logLine`Deleting profile for ${event.userId}`;
+      const name = displayName(event.profile);
+      return name
+        ? logLine`Syncing profile for ${event.userId} (${name})`
+        : logLine`Syncing profile for ${event.userId}`;
+    }
+    case "organization": {
+      if (!event.organization) return logLine`Deleting organization ${event.orgId}`;
+      const name = event.organization.name;
+      return name
+        ? logLine`Syncing organization ${event.orgId} (${name})`
+        : logLine`Syncing organization ${event.orgId}`;
+    }
+    case "membership":
+      return event.type === "organizationMembership.deleted"
+        ? logLine`Deleting membership of ${event.userId} in ${event.orgId}`
+        : logLine`Syncing membership of ${event.userId} in ${event.orgId} (${event.membership.role})`;
+  }
+}
+
+function outcomeLine(outcome: Outcome, event: SyncEvent): string {
+  const what = event.kind === "user"
+    ? logLine`profile for user ${event.userId}`
+    : event.kind === "organization"
+    ? logLine`organization ${event.orgId}`
+    : logLine`membership of ${event.userId} in ${event.orgId}`;
+  const skipped = logLine`Skipped ${event.type} for ${subjectText(event)}`;
   switch (outcome) {
     case "applied":
-      return logLine`Successfully synced profile for user ${userId}`;
+      return `Successfully synced ${what}`;
     case "deleted":
-      return logLine`Successfully deleted profile for user ${userId}`;
+      return `Successfully deleted ${what}`;
     case "duplicate":
-      return logLine`Skipped ${type} for user ${userId}: this delivery was already applied`;
+      return `${skipped}: this delivery was already applied`;
     case "stale":
-      return logLine`Skipped ${type} for user ${userId}: stale (newer data or a deletion is stored)`;
+      return `${skipped}: stale (newer data or a deletion is stored)`;
+  }
+}
+
+// The answer names the event's subjects: the user, the organization, or both for a membership.
+function answer(outcome: Outcome, event: SyncEvent): Record<string, string> {
+  switch (event.kind) {
+    case "user":
+      return { status: outcome, user_id: event.userId };
+    case "organization":
+      return { status: outcome, org_id: event.orgId };
+    case "membership":
+      return { status: outcome, org_id: event.orgId, user_id: event.userId };
   }
 }
 
