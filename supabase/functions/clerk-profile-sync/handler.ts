@@ -34,10 +34,12 @@ export interface HandlerDeps {
 export const FLIGHT_MEMORY_MS = 60_000;
 
 // One sync of one user in this isolate, shared by every request for that user that arrives
-// while it runs (or read the database before it committed).
+// while it runs (or read the database before it committed). `settledSeq` orders its end against
+// reads by a counter, not the clock: two events within one millisecond stay ordered.
 interface Flight {
   result: Promise<SyncResult>;
   settledAt: number | null;
+  settledSeq: number | null;
 }
 
 /**
@@ -49,6 +51,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
   const { sessions, instance, clerk, store, log, minIntervalS, allowedOrigins } = deps;
   const now = deps.now ?? Date.now;
   const flights = new Map<string, Flight>();
+  let settles = 0;
 
   async function runSync(userId: string): Promise<SyncResult> {
     await instance.ensure();
@@ -66,10 +69,10 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
   // database began before a sync finished may have missed its commit, so it takes that result.
   function sharedSync(
     userId: string,
-    readStartedAt: number,
+    settlesBeforeRead: number,
   ): { result: Promise<SyncResult>; leader: boolean } {
     const current = flights.get(userId);
-    if (current && (current.settledAt === null || current.settledAt >= readStartedAt)) {
+    if (current && (current.settledSeq === null || current.settledSeq > settlesBeforeRead)) {
       return { result: current.result, leader: false };
     }
     for (const [id, flight] of flights) {
@@ -77,10 +80,13 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
         flights.delete(id);
       }
     }
-    const flight: Flight = { result: runSync(userId), settledAt: null };
+    const flight: Flight = { result: runSync(userId), settledAt: null, settledSeq: null };
     flights.set(userId, flight);
     flight.result.then(
-      () => flight.settledAt = now(),
+      () => {
+        flight.settledAt = now();
+        flight.settledSeq = ++settles;
+      },
       () => {
         // A failure is not kept: the next request tries again.
         if (flights.get(userId) === flight) flights.delete(userId);
@@ -115,7 +121,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     try {
       userId = (await sessions.verify(bearerToken(req.headers))).userId;
       log.info(logLine`Profile sync requested by ${userId}`);
-      const readStartedAt = now();
+      const settlesBeforeRead = settles;
       const stored = await store.read(userId, minIntervalS);
       if (stored.status === "recent") {
         log.info(
@@ -127,7 +133,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
         log.info(logLine`Refused profile sync for user ${userId} (410): the user was deleted`);
         return json(410, { status: "deleted" }, cors.headers);
       }
-      const { result, leader } = sharedSync(userId, readStartedAt);
+      const { result, leader } = sharedSync(userId, settlesBeforeRead);
       const synced = await result;
       log.info(syncedLine(synced, userId, leader));
       if (synced.status === "deleted") return json(410, { status: "deleted" }, cors.headers);
