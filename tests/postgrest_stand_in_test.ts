@@ -2,10 +2,14 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createClient } from "@supabase/supabase-js";
 import { freePort, startCluster } from "./support/pg_cluster.ts";
-import { roleJwt, signJwt, verifyJwt } from "./support/jwt.ts";
+import { roleJwt, secretJwk, signJws, signJwt, verifyJwt } from "./support/jwt.ts";
+import { forgedToken, generateSigningKey, mintSessionToken } from "./support/clerk_session.ts";
 import {
+  configMaxRows,
   createPostgrestStandIn,
+  type GatewayFault,
   type PostgrestStandIn,
+  type PostgrestStandInOptions,
   statusForSqlState,
 } from "./support/postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./support/test_database.ts";
@@ -22,13 +26,13 @@ function uniqueId(prefix: string): string {
 
 async function withStandIn(
   fn: (standIn: PostgrestStandIn) => Promise<void>,
-  options: { schema?: string; databaseUrl?: string } = {},
+  options: Partial<PostgrestStandInOptions> = {},
 ): Promise<void> {
   const standIn = createPostgrestStandIn({
-    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
     jwtSecret: JWT_SECRET,
     secretKeys: [SECRET_KEY],
-    schema: options.schema,
+    ...options,
+    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
   });
   try {
     await fn(standIn);
@@ -106,13 +110,25 @@ async function withFixtureSchema(fn: (schema: string) => Promise<void>): Promise
           'path', current_setting('request.path', true),
           'header', current_setting('request.headers', true)::jsonb ->> 'x-test',
           'cookie', current_setting('request.cookies', true)::jsonb ->> 'session',
+          'cookie_header', current_setting('request.headers', true)::jsonb -> 'cookie',
           'statement_timeout', current_setting('statement_timeout'),
+          'lock_timeout', current_setting('lock_timeout'),
+          'log_min_duration_statement', current_setting('log_min_duration_statement'),
           'read_only', current_setting('transaction_read_only'))
       $$;
       create function ${schema}.add_them(a integer, b integer default 1) returns integer
         language sql immutable as $$ select a + b $$;
       create function ${schema}.numbers() returns setof integer
         language sql stable as $$ select generate_series(1, 3) $$;
+      create function ${schema}.many(n integer) returns table(i integer, label text)
+        language sql stable as $$ select i, 'n' || i from generate_series(1, n) as i $$;
+      create function ${schema}.raise_code(code text) returns void language plpgsql as $$
+        begin raise exception using errcode = code, message = 'raised ' || code; end $$;
+      create table ${schema}.locked(id integer primary key);
+      grant select, update on ${schema}.locked to anon, authenticated, service_role;
+      insert into ${schema}.locked values (1);
+      create function ${schema}.touch_locked() returns text language sql as $$
+        update ${schema}.locked set id = id where id = 1 returning 'touched' $$;
       create function ${schema}.noop() returns void language sql as $$ select $$;
       create function ${schema}.just_fail() returns void language plpgsql as $$
         begin
@@ -127,6 +143,13 @@ async function withFixtureSchema(fn: (schema: string) => Promise<void>): Promise
       create function ${schema}.sneaky_write() returns bigint language sql stable
         as $$ select nextval('${schema}.counter') $$;
       create function ${schema}.pick(a integer) returns text language sql as $$ select 'int' $$;
+      create table ${schema}.people(id integer primary key, name text, team text, nickname text);
+      grant select on ${schema}.people to anon, authenticated, service_role;
+      insert into ${schema}.people values
+        (1, 'Ada', 'red', null), (2, 'Grace', 'blue', 'Amazing'), (3, 'Alan', 'red', null);
+      create view ${schema}.session as select current_user::text as role,
+        current_setting('transaction_read_only') as read_only, auth.jwt() as claims;
+      grant select on ${schema}.session to anon, authenticated, service_role;
       create function ${schema}.pick(a text) returns text language sql as $$ select 'text' $$;
     `);
   });
@@ -142,10 +165,12 @@ Deno.test("signJwt() tokens verify with the secret and not with another", async 
   const verified = await verifyJwt(token, JWT_SECRET);
   assert.deepEqual(verified, { ok: true, claims: { role: "service_role", sub: "x" } });
   const other = await verifyJwt(token, "another-secret-of-at-least-32-characters!!");
+  // PostgREST's ErrorSpec "error on jwt encoded with wrong secret".
   assert.deepEqual(other, {
     ok: false,
     code: "PGRST301",
-    message: "JWT cryptographic operation failed",
+    message: "No suitable key or wrong key type",
+    details: "None of the keys was able to decode the JWT",
   });
 });
 
@@ -158,10 +183,34 @@ Deno.test("verifyJwt() applies PostgREST's 30 s clock skew to exp, nbf and iat",
     ok: false,
     code: "PGRST303",
     message: "JWT expired",
+    details: null,
   });
-  assert.equal((await at({ nbf: now + 40 })).ok, false);
-  assert.equal((await at({ iat: now + 40 })).ok, false);
-  assert.equal((await at({ exp: "tomorrow" })).ok, false);
+  const message = async (claims: Record<string, unknown>) => {
+    const verified = await at(claims);
+    return verified.ok ? "ok" : verified.message;
+  };
+  assert.equal(await message({ nbf: now + 29, iat: now + 29 }), "ok");
+  assert.equal(await message({ nbf: now + 40 }), "JWT not yet valid");
+  assert.equal(await message({ iat: now + 40 }), "JWT issued at future");
+  assert.equal(await message({ exp: "tomorrow" }), "The JWT 'exp' claim must be a number");
+  assert.equal(await message({ exp: null, nbf: null, iat: null }), "ok");
+  // Auth/Jwt.hs checks exp, nbf, iat, aud in that order and answers the first failure.
+  assert.equal(await message({ exp: now - 60, nbf: "soon" }), "JWT expired");
+  assert.equal(
+    await message({ nbf: "soon", iat: now + 40 }),
+    "The JWT 'nbf' claim must be a number",
+  );
+  // A fraction is no bounded integer: PostgREST counts it as 0, so such an `exp` has passed.
+  assert.equal(await message({ exp: now + 600.5 }), "JWT expired");
+  assert.equal(await message({ aud: ["authenticated", "anything"] }), "ok");
+  assert.equal(
+    await message({ aud: { invalid: "value" } }),
+    "The JWT 'aud' claim must be a string or an array of strings",
+  );
+  assert.equal(
+    await message({ aud: ["ok", 1] }),
+    "The JWT 'aud' claim must be a string or an array of strings",
+  );
 });
 
 Deno.test("statusForSqlState() follows PostgREST's SQLSTATE to HTTP table", () => {
@@ -175,10 +224,16 @@ Deno.test("statusForSqlState() follows PostgREST's SQLSTATE to HTTP table", () =
     ["23505", true, 409],
     ["23503", true, 409],
     ["57014", true, 500],
+    ["55P03", true, 500],
     ["57P01", true, 503],
+    ["57P02", true, 500],
+    ["57P03", true, 500],
     ["08006", true, 503],
     ["53300", true, 503],
+    ["53400", true, 500],
     ["PT402", true, 402],
+    ["PT4O2", true, 500],
+    ["PTABC", true, 500],
     ["XX000", true, 500],
   ];
   for (const [code, authed, status] of cases) {
@@ -247,8 +302,19 @@ Deno.test("createPostgrestStandIn() rejects a bad JWT with 401 PGRST301", async 
   await withStandIn(async (standIn) => {
     const forged = await signJwt({ role: "service_role" }, "not-the-project-secret-at-all-32+");
     const response = await standIn.handler(rpc("sync_clerk_user", syncArgs(), bearer(forged)));
-    await expectError(response, 401, "PGRST301", "JWT cryptographic operation failed");
-    assert.match(response.headers.get("www-authenticate") ?? "", /invalid_token/);
+    const body = await expectError(response, 401, "PGRST301", "No suitable key or wrong key type");
+    assert.equal(body.details, "None of the keys was able to decode the JWT");
+    assert.equal(
+      response.headers.get("www-authenticate"),
+      'Bearer error="invalid_token", error_description="No suitable key or wrong key type"',
+    );
+    // PostgREST's ErrorSpec "when token is complete but random characters".
+    const random = await standIn.handler(rpc(
+      "sync_clerk_user",
+      syncArgs(),
+      bearer("quifquirndsjagnrgniur.fonvoienqhhdj.iuqvnvhojah"),
+    ));
+    await expectError(random, 401, "PGRST301", "JWT cryptographic operation failed");
     const malformed = await standIn.handler(
       rpc("sync_clerk_user", syncArgs(), bearer("not-a-jwt")),
     );
@@ -333,7 +399,10 @@ Deno.test("createPostgrestStandIn() refuses what is not a JSON object call", asy
       "PGRST102",
       "Empty or invalid json",
     );
-    const table = new Request("http://stand-in.local/rest/v1/profiles", { headers: bearer(token) });
+    const table = new Request("http://stand-in.local/rest/v1/profiles", {
+      method: "HEAD",
+      headers: bearer(token),
+    });
     await expectError(await standIn.handler(table), 404, "PGRST125");
     const get = new Request("http://stand-in.local/rest/v1/rpc/sync_clerk_user", {
       headers: bearer(token),
@@ -355,19 +424,90 @@ Deno.test("createPostgrestStandIn() refuses what is not a JSON object call", asy
   });
 });
 
-Deno.test("createPostgrestStandIn() answers 503 PGRST000 when the database is unreachable", async () => {
+Deno.test("createPostgrestStandIn() answers 503 PGRST002 when it never reached the database", async () => {
   const closedPort = `postgresql://authenticator@127.0.0.1:${freePort()}/postgres`;
   await withStandIn(async (standIn) => {
     const token = await roleJwt("service_role", JWT_SECRET);
     const response = await standIn.handler(rpc("sync_clerk_user", syncArgs(), bearer(token)));
+    // Without a schema cache PostgREST cannot even plan the call (Error.hs NoSchemaCacheError).
     const body = await expectError(
       response,
       503,
-      "PGRST000",
-      "Database connection error. Retrying the connection.",
+      "PGRST002",
+      "Could not query the database for the schema cache. Retrying.",
     );
-    assert.match(String(body.details), /ECONNREFUSED/);
+    assert.equal(body.details, null);
+    const table = await standIn.handler(
+      tableRequest("DELETE", "profiles?user_id=eq.x", { headers: bearer(token) }),
+    );
+    await expectError(table, 503, "PGRST002");
   }, { databaseUrl: closedPort });
+});
+
+// The stand-in's database URL with server settings given at connection (they override the
+// role's own, as a client's startup options do): a shorter server limit than the platform's 8 s.
+function withServerSettings(settings: Record<string, string>): string {
+  const url = new URL(roleUrl("authenticator"));
+  for (const [name, value] of Object.entries(settings)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
+Deno.test("createPostgrestStandIn() runs service_role under authenticator's 8 s statement and lock timeouts", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const seen = await (await standIn.handler(rpc("whoami", {}, bearer(SECRET_KEY)))).json();
+      assert.equal(seen.role, "service_role");
+      assert.equal(seen.statement_timeout, "8s");
+      assert.equal(seen.lock_timeout, "8s");
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers a lock wait the server cancels 500 55P03, rolled back", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withSql(async (sql) => {
+      const holder = await sql.reserve();
+      try {
+        await holder`begin`;
+        await holder.unsafe(`select * from ${schema}.locked for update`);
+        await withStandIn(async (standIn) => {
+          const started = performance.now();
+          const response = await standIn.handler(rpc("touch_locked", {}, bearer(SECRET_KEY)));
+          await expectError(response, 500, "55P03", "canceling statement due to lock timeout");
+          assert.ok(performance.now() - started < 5000, "the server's limit, not the lock holder");
+        }, { schema, databaseUrl: withServerSettings({ lock_timeout: "200ms" }) });
+        await withStandIn(async (standIn) => {
+          const response = await standIn.handler(rpc("touch_locked", {}, bearer(SECRET_KEY)));
+          await expectError(response, 500, "57014", "canceling statement due to statement timeout");
+        }, { schema, databaseUrl: withServerSettings({ statement_timeout: "200ms" }) });
+      } finally {
+        await holder`rollback`;
+        holder.release();
+      }
+    });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers 504 PGRST003 when no pool connection frees up in time", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      await (await standIn.handler(rpc("nap", { seconds: 0 }))).text();
+      const busy = standIn.handler(rpc("nap", { seconds: 1.5 }));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const started = performance.now();
+      const waited = await standIn.handler(rpc("nap", { seconds: 0 }));
+      const ms = performance.now() - started;
+      await expectError(
+        waited,
+        504,
+        "PGRST003",
+        "Timed out acquiring connection from connection pool.",
+      );
+      assert.ok(ms >= 250 && ms < 1300, `gave up after ${ms} ms`);
+      assert.equal(await (await busy).json(), "rested");
+      assert.equal(await (await standIn.handler(rpc("nap", { seconds: 0 }))).json(), "rested");
+    }, { schema, poolSize: 1, poolAcquisitionTimeoutMs: 300 });
+  });
 });
 
 Deno.test("createPostgrestStandIn() sets role, claims and request settings like PostgREST", async () => {
@@ -400,6 +540,125 @@ Deno.test("createPostgrestStandIn() sets role, claims and request settings like 
   });
 });
 
+// A superuser connection: supabase_admin where the cluster has it (as on the platform), else
+// DATABASE_URL's role.
+async function withSuperuser<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const [{ admin }] = await withSql((sql) =>
+    sql`select exists(select from pg_roles where rolname = 'supabase_admin' and rolsuper) as admin`
+  );
+  const sql = postgres(admin ? roleUrl("supabase_admin") : databaseUrl(), {
+    max: 1,
+    onnotice: () => {},
+  });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end();
+  }
+}
+
+Deno.test("createPostgrestStandIn() sets the role's settings before the role, so GRANT SET ON PARAMETER to authenticator works", async () => {
+  await withFixtureSchema(async (schema) => {
+    const role = `standin_role_${RUN}`;
+    await withSuperuser((sql) =>
+      sql.unsafe(`
+        create role ${role} nologin;
+        grant ${role} to authenticator;
+        grant usage on schema ${schema}, auth to ${role};
+        alter role ${role} set log_min_duration_statement = '12345';
+        alter role ${role} set statement_timeout = '7s';
+        grant set on parameter log_min_duration_statement to authenticator;`)
+    );
+    try {
+      await withStandIn(async (standIn) => {
+        const token = await roleJwt(role, JWT_SECRET);
+        const response = await standIn.handler(rpc("whoami", {}, bearer(token)));
+        assert.equal(response.status, 200, await response.clone().text());
+        const seen = await response.json();
+        assert.equal(seen.role, role);
+        assert.equal(seen.statement_timeout, "7s");
+        assert.equal(seen.log_min_duration_statement, "12345ms");
+      }, { schema });
+    } finally {
+      await withSuperuser((sql) =>
+        sql.unsafe(`
+          revoke set on parameter log_min_duration_statement from authenticator;
+          drop owned by ${role};
+          drop role ${role};`)
+      );
+    }
+  });
+});
+
+Deno.test("createPostgrestStandIn() leaves the Cookie header out of request.headers, as PostgREST does", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const response = await standIn.handler(rpc("whoami", {}, {
+        "X-Test": "hello",
+        Cookie: "session=abc; theme=dark",
+      }));
+      const seen = await response.json();
+      assert.equal(seen.header, "hello");
+      assert.equal(seen.cookie, "abc", "cookies arrive as request.cookies");
+      assert.equal(seen.cookie_header, null);
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() returns at most db-max-rows rows of a set-returning call", async () => {
+  assert.equal(configMaxRows(), 1000, "supabase/config.toml [api] max_rows");
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const rows = await (await standIn.handler(rpc("many", { n: 1001 }))).json();
+      assert.equal(rows.length, 1000);
+      assert.deepEqual(rows[999], { i: 1000, label: "n1000" });
+    }, { schema });
+    await withStandIn(async (standIn) => {
+      assert.deepEqual(await (await standIn.handler(rpc("many", { n: 5 }))).json(), [
+        { i: 1, label: "n1" },
+        { i: 2, label: "n2" },
+      ]);
+      assert.deepEqual(await (await standIn.handler(rpc("numbers", {}))).json(), [1, 2]);
+      assert.equal(await (await standIn.handler(rpc("add_them", { a: 2 }))).json(), 3);
+    }, { schema, maxRows: 2 });
+    await withStandIn(async (standIn) => {
+      const rows = await (await standIn.handler(rpc("many", { n: 1001 }))).json();
+      assert.equal(rows.length, 1001);
+    }, { schema, maxRows: null });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers 520 and 502 as the gateway does: an HTML page", async () => {
+  const faults: (GatewayFault | null)[] = [520, 502, null];
+  await withStandIn(async (standIn) => {
+    const supabase = createClient("https://abcdefghij.supabase.co", SECRET_KEY, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: { fetch: (input, init) => standIn.handler(new Request(input, init)) },
+    });
+    const userId = uniqueId("user");
+    const args = { ...syncArgs(userId), p_event_type: "user.created" };
+    for (
+      const [status, title] of [[520, "Web server is returning an unknown error"], [
+        502,
+        "Bad gateway",
+      ]] as const
+    ) {
+      const answer = await supabase.rpc("sync_clerk_user", args);
+      assert.equal(answer.status, status);
+      assert.equal(answer.data, null);
+      assert.equal(answer.error?.code, undefined, "not a PostgREST body: supabase-js has no code");
+      assert.match(
+        answer.error?.message ?? "",
+        new RegExp(
+          `^<!DOCTYPE html>[\\s\\S]*<title>abcdefghij\\.supabase\\.co \\| ${status}: ${title}</title>`,
+        ),
+      );
+    }
+    const passed = await supabase.rpc("sync_clerk_user", args);
+    assert.deepEqual([passed.status, passed.data], [200, "applied"], "the call went through");
+  }, { gatewayFault: () => faults.shift() ?? null });
+});
+
 Deno.test("createPostgrestStandIn() shapes results as PostgREST does", async () => {
   await withFixtureSchema(async (schema) => {
     await withStandIn(async (standIn) => {
@@ -427,6 +686,15 @@ Deno.test("createPostgrestStandIn() maps raised SQLSTATEs to PostgREST's statuse
       await expectError(await call("conflict"), 409, "23505", "already there");
       await expectError(await call("slow"), 500, "57014", /statement timeout/);
       await expectError(await call("sneaky_write"), 405, "25006", /read-only transaction/);
+      const raise = async (code: string) =>
+        await standIn.handler(rpc("raise_code", { code }, bearer(token)));
+      // Raised by a function, these are server errors like any other: only 57P01 is 503.
+      await expectError(await raise("57P01"), 503, "57P01", "raised 57P01");
+      for (const code of ["57P02", "57P03", "55P03", "53400", "PTABC"]) {
+        await expectError(await raise(code), 500, code, `raised ${code}`);
+      }
+      await expectError(await raise("53300"), 503, "53300");
+      await expectError(await raise("PT418"), 418, "PT418");
     }, { schema });
   });
 });
@@ -492,7 +760,7 @@ Deno.test("createPostgrestStandIn() answers 503 while the database restarts", as
 
 // A request to a table route, as supabase-js sends it (`Content-Profile` and JSON for writes).
 function tableRequest(
-  method: "POST" | "DELETE" | "GET",
+  method: "POST" | "DELETE" | "PATCH",
   path: string,
   options: { body?: unknown; headers?: Record<string, string> } = {},
 ): Request {
@@ -733,7 +1001,7 @@ Deno.test("createPostgrestStandIn() answers what it does not serve on tables", a
       "All object keys must match",
     );
     await expectError(
-      await standIn.handler(tableRequest("GET", "profiles", { headers })),
+      await standIn.handler(tableRequest("PATCH", "profiles?user_id=eq.x", { body: {}, headers })),
       404,
       "PGRST125",
     );
@@ -764,4 +1032,545 @@ Deno.test("createPostgrestStandIn() serves supabase-js .upsert() and .delete().e
     assert.equal(unknown.status, 400);
     assert.equal(unknown.error?.code, "PGRST204");
   });
+});
+
+// ---- Third-party auth (Supabase's Clerk integration) and reads ----
+
+const CLERK = await generateSigningKey();
+
+/** An RSA key pair for `hash`, and its public JWK with `kid` and no `alg`. */
+async function rsaKey(hash: "SHA-384" | "SHA-512", kid: string) {
+  const pair = await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash,
+    },
+    true,
+    ["sign", "verify"],
+  );
+  const { n, e } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+  const jwk: JsonWebKey & { kid: string } = { kty: "RSA", n, e, kid, use: "sig" };
+  return { privateKey: pair.privateKey, jwk };
+}
+
+function sessionClaims(sub: string): Record<string, unknown> {
+  const now = Math.floor(Date.now() / 1000);
+  return { sub, iat: now, nbf: now - 5, exp: now + 60, role: "authenticated" };
+}
+
+function refusal(verified: Awaited<ReturnType<typeof verifyJwt>>) {
+  return verified.ok ? "ok" : `${verified.code} ${verified.message} | ${verified.details}`;
+}
+
+function read(
+  path: string,
+  headers: Record<string, string> = {},
+  schema = "public",
+): Request {
+  return new Request(`http://stand-in.local/rest/v1/${path}`, {
+    method: "GET",
+    headers: { "Accept-Profile": schema, ...headers },
+  });
+}
+
+// A stand-in of a project whose third-party auth trusts the CLERK instance.
+function withClerk(
+  fn: (standIn: PostgrestStandIn) => Promise<void>,
+  options: Partial<PostgrestStandInOptions> = {},
+): Promise<void> {
+  return withStandIn(fn, { thirdPartyKeys: [CLERK.jwk], ...options });
+}
+
+Deno.test("verifyJwt() accepts a Clerk session token signed by a trusted instance key (RS256)", async () => {
+  const keys = [CLERK.jwk, secretJwk(JWT_SECRET)];
+  const token = await mintSessionToken(CLERK, "user_2verify");
+  const verified = await verifyJwt(token, keys);
+  assert.equal(verified.ok, true, refusal(verified));
+  assert.equal(verified.ok && verified.claims.sub, "user_2verify");
+  assert.equal(verified.ok && verified.claims.role, "authenticated");
+  assert.equal(refusal(await verifyJwt(await roleJwt("anon", JWT_SECRET), keys)), "ok");
+  assert.equal(
+    refusal(await verifyJwt(token, JWT_SECRET)),
+    "PGRST301 No suitable key or wrong key type | No suitable key was found to decode the JWT",
+    "without third-party keys, only the secret is trusted",
+  );
+});
+
+Deno.test("verifyJwt() verifies RS384 and RS512 with a key whose alg allows them", async () => {
+  for (const [alg, hash] of [["RS384", "SHA-384"], ["RS512", "SHA-512"]] as const) {
+    const unpinned = await rsaKey(hash, `ins_${alg}_a`);
+    const pinned = { ...unpinned, jwk: { ...unpinned.jwk, kid: `ins_${alg}_b`, alg } };
+    // Clerk's JWKS pins its keys to RS256: jose-jwt's algCompatible then refuses other algs.
+    const pinnedOther = {
+      ...unpinned,
+      jwk: { ...unpinned.jwk, kid: `ins_${alg}_c`, alg: "RS256" },
+    };
+    const keys = [unpinned.jwk, pinned.jwk, pinnedOther.jwk];
+    const sign = (key: { privateKey: CryptoKey; jwk: { kid: string } }) =>
+      signJws({ alg, kid: key.jwk.kid, typ: "JWT" }, sessionClaims("user_2rs"), key.privateKey);
+    assert.equal(refusal(await verifyJwt(await sign(unpinned), keys)), "ok", `${alg} no alg`);
+    assert.equal(refusal(await verifyJwt(await sign(pinned), keys)), "ok", `${alg} pinned`);
+    assert.equal(
+      refusal(await verifyJwt(await sign(pinnedOther), keys)),
+      "PGRST301 No suitable key or wrong key type | No suitable key was found to decode the JWT",
+      `${alg} with a key pinned to RS256`,
+    );
+  }
+});
+
+Deno.test("verifyJwt() picks keys by kid, alg and type as PostgREST (jose-jwt) does", async () => {
+  const other = await generateSigningKey();
+  const sameKid = await generateSigningKey(CLERK.kid);
+  const keys = [CLERK.jwk, other.jwk, secretJwk(JWT_SECRET)];
+  const noSuitable =
+    "PGRST301 No suitable key or wrong key type | No suitable key was found to decode the JWT";
+  const noneVerifies =
+    "PGRST301 No suitable key or wrong key type | None of the keys was able to decode the JWT";
+
+  const untrusted = await mintSessionToken(await generateSigningKey(), "user_2kid");
+  assert.equal(refusal(await verifyJwt(untrusted, keys)), noSuitable, "an unknown kid");
+  const impostor = await mintSessionToken(sameKid, "user_2kid");
+  assert.equal(refusal(await verifyJwt(impostor, keys)), noneVerifies, "a trusted kid, wrong key");
+  // PostgREST#3598: without a kid, every key that fits is tried.
+  const withoutKid = await mintSessionToken(other, "user_2kid", { header: { kid: undefined } });
+  assert.equal(refusal(await verifyJwt(withoutKid, keys)), "ok", "no kid, the second key fits");
+  const nullKid = await mintSessionToken(other, "user_2kid", { header: { kid: null } });
+  assert.equal(refusal(await verifyJwt(nullKid, keys)), "ok", "a null kid is no kid");
+  // The secret's JWK has no kid: an HS256 token naming one finds no key.
+  const hsWithKid = await signJws({ alg: "HS256", kid: CLERK.kid }, sessionClaims("u"), JWT_SECRET);
+  assert.equal(refusal(await verifyJwt(hsWithKid, keys)), noSuitable, "HS256 with a kid");
+  const hs384 = await signJws({ alg: "HS384" }, sessionClaims("u"), JWT_SECRET);
+  assert.equal(refusal(await verifyJwt(hs384, keys)), "ok", "the secret has no alg: HS384 too");
+  const hsWithRsaKey = await forgedToken("HS256", "user_2kid", CLERK.kid);
+  assert.equal(refusal(await verifyJwt(hsWithRsaKey, keys)), noSuitable, "HS256 for an RSA kid");
+  const encryptionKey = { ...CLERK.jwk, use: "enc" };
+  const token = await mintSessionToken(CLERK, "user_2kid");
+  assert.equal(refusal(await verifyJwt(token, [encryptionKey])), noSuitable, "use: enc");
+});
+
+Deno.test("verifyJwt() refuses what does not decode as PostgREST does", async () => {
+  const keys = [CLERK.jwk, secretJwk(JWT_SECRET)];
+  const b64 = (value: unknown) =>
+    btoa(JSON.stringify(value)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  const cryptoFailed = "PGRST301 JWT cryptographic operation failed | null";
+  // PostgREST's ErrorSpec "when token with algorithm 'none' is used".
+  assert.equal(
+    refusal(await verifyJwt(await forgedToken("none", "user_2x", CLERK.kid), keys)),
+    "PGRST301 Wrong or unsupported encoding algorithm | " +
+      "JWT is unsecured but expected 'alg' was not 'none'",
+  );
+  const [, payload, signature] = (await mintSessionToken(CLERK, "user_2x")).split(".");
+  for (
+    const header of [
+      { alg: "PS256", kid: CLERK.kid },
+      { alg: "RS256", kid: 7 },
+      { alg: "RS256", typ: ["JWT"] },
+      { alg: "RSA-OAEP", enc: "A256GCM" },
+      ["RS256"],
+    ]
+  ) {
+    const token = `${b64(header)}.${payload}.${signature}`;
+    assert.equal(refusal(await verifyJwt(token, keys)), cryptoFailed, JSON.stringify(header));
+  }
+  assert.equal(
+    refusal(await verifyJwt(`${b64({ alg: "RS256" })}=.${payload}.${signature}`, keys)),
+    cryptoFailed,
+  );
+  assert.equal(
+    refusal(await verifyJwt(`a.b`, keys)),
+    "PGRST301 Expected 3 parts in JWT; got 2 | null",
+  );
+  assert.equal(
+    refusal(await verifyJwt("", keys)),
+    "PGRST301 Empty JWT is sent in Authorization header | null",
+  );
+  const notObject = await signJws(
+    { alg: "HS256" },
+    [1] as unknown as Record<string, unknown>,
+    JWT_SECRET,
+  );
+  assert.equal(refusal(await verifyJwt(notObject, keys)), "PGRST303 Parsing claims failed | null");
+});
+
+Deno.test("createPostgrestStandIn() runs a trusted Clerk session token as its role claim", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withClerk(async (standIn) => {
+      const token = await mintSessionToken(CLERK, "user_2clerkRole", {
+        claims: { o: { id: "org_1" } },
+      });
+      const seen = await (await standIn.handler(rpc("whoami", {}, bearer(token)))).json();
+      assert.equal(seen.role, "authenticated");
+      assert.equal(seen.claims.sub, "user_2clerkRole");
+      assert.deepEqual(seen.claims.o, { id: "org_1" });
+      assert.equal(seen.claims.iss, "https://clerk.local.test");
+
+      const viewed = await standIn.handler(read("session", bearer(token), schema));
+      assert.equal(viewed.status, 200);
+      const [session] = await viewed.json();
+      assert.equal(session.role, "authenticated");
+      assert.equal(session.read_only, "on", "a read runs in a READ ONLY transaction");
+      assert.equal(session.claims.sub, "user_2clerkRole");
+
+      // The project's own HS256 tokens keep working beside the third-party key.
+      const service = await roleJwt("service_role", JWT_SECRET);
+      const asService = await (await standIn.handler(rpc("whoami", {}, bearer(service)))).json();
+      assert.equal(asService.role, "service_role");
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() runs a Clerk token without the role claim as anon, as PostgREST does", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withClerk(async (standIn) => {
+      // The Clerk instance is not set up for Supabase: its tokens carry no `role`.
+      const token = await mintSessionToken(CLERK, "user_2noRole", { claims: { role: undefined } });
+      const seen = await (await standIn.handler(rpc("whoami", {}, bearer(token)))).json();
+      assert.equal(seen.role, "anon");
+      assert.equal(seen.claims.role, "anon", "request.jwt.claims gets the role PostgREST used");
+      assert.equal(seen.claims.sub, "user_2noRole");
+      const numeric = await mintSessionToken(CLERK, "user_2numRole", { claims: { role: 7 } });
+      await expectError(
+        await standIn.handler(rpc("whoami", {}, bearer(numeric))),
+        401,
+        "22023",
+        'role "7" does not exist',
+      );
+    }, { schema });
+  });
+  await withClerk(async (standIn) => {
+    const token = await mintSessionToken(CLERK, "user_2noRole", { claims: { role: undefined } });
+    const organizations = await standIn.handler(read("organizations", bearer(token)));
+    assert.equal(organizations.headers.get("www-authenticate"), "Bearer");
+    await expectError(organizations, 401, "42501", "permission denied for table organizations");
+  });
+});
+
+Deno.test("createPostgrestStandIn() refuses untrusted and out-of-time Clerk tokens 401 with WWW-Authenticate", async () => {
+  await withClerk(async (standIn) => {
+    const now = Math.floor(Date.now() / 1000);
+    const ask = (token: string) => standIn.handler(read("profiles?select=user_id", bearer(token)));
+    const expectRefusal = async (
+      token: string,
+      code: string,
+      message: string,
+      details: string | null = null,
+    ) => {
+      const response = await ask(token);
+      const body = await expectError(response, 401, code, message);
+      assert.equal(body.details, details);
+      assert.equal(
+        response.headers.get("www-authenticate"),
+        `Bearer error="invalid_token", error_description="${message}"`,
+      );
+    };
+    const otherInstance = await generateSigningKey();
+    await expectRefusal(
+      await mintSessionToken(otherInstance, "user_2other"),
+      "PGRST301",
+      "No suitable key or wrong key type",
+      "No suitable key was found to decode the JWT",
+    );
+    await expectRefusal(
+      await mintSessionToken(await generateSigningKey(CLERK.kid), "user_2forged"),
+      "PGRST301",
+      "No suitable key or wrong key type",
+      "None of the keys was able to decode the JWT",
+    );
+    // Clerk's tokens live 60 s; PostgREST allows 30 s of skew past `exp`.
+    await expectRefusal(
+      await mintSessionToken(CLERK, "user_2late", { issuedAt: now - 100 }),
+      "PGRST303",
+      "JWT expired",
+    );
+    const withinSkew = await ask(
+      await mintSessionToken(CLERK, "user_2skew", { issuedAt: now - 80 }),
+    );
+    assert.equal(withinSkew.status, 200, await withinSkew.clone().text());
+    assert.deepEqual(await withinSkew.json(), []);
+    await expectRefusal(
+      await mintSessionToken(CLERK, "user_2early", { issuedAt: now + 100 }),
+      "PGRST303",
+      "JWT not yet valid",
+    );
+    await expectRefusal(
+      await mintSessionToken(CLERK, "user_2future", {
+        issuedAt: now + 100,
+        claims: { nbf: undefined },
+      }),
+      "PGRST303",
+      "JWT issued at future",
+    );
+  });
+});
+
+Deno.test("createPostgrestStandIn() trusts only the third-party key types it models", () => {
+  assert.throws(
+    () =>
+      createPostgrestStandIn({
+        databaseUrl: "postgresql://authenticator@127.0.0.1:1/postgres",
+        jwtSecret: JWT_SECRET,
+        thirdPartyKeys: [{ kty: "EC", crv: "P-256", x: "x", y: "y" }],
+      }),
+    /only RSA public keys are modelled, got kty "EC"/,
+  );
+});
+
+Deno.test("createPostgrestStandIn() reads a table: select, filters, order, limit and offset", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const get = (path: string) => standIn.handler(read(path, bearer(SECRET_KEY), schema));
+      const all = await get("people?order=id.asc");
+      assert.equal(all.status, 200);
+      assert.equal(all.headers.get("content-type"), "application/json; charset=utf-8");
+      assert.equal(all.headers.get("content-range"), "0-2/*");
+      assert.deepEqual(await all.json(), [
+        { id: 1, name: "Ada", team: "red", nickname: null },
+        { id: 2, name: "Grace", team: "blue", nickname: "Amazing" },
+        { id: 3, name: "Alan", team: "red", nickname: null },
+      ]);
+
+      const shaped = await get("people?select=name,squad:team&team=eq.red&order=name.desc");
+      assert.deepEqual(await shaped.json(), [
+        { name: "Alan", squad: "red" },
+        { name: "Ada", squad: "red" },
+      ]);
+      const page = await get("people?select=id&order=id.desc&limit=1&offset=1");
+      assert.equal(page.headers.get("content-range"), "1-1/*");
+      assert.deepEqual(await page.json(), [{ id: 2 }]);
+      const nulls = await get("people?select=id&order=nickname.desc.nullslast,id.asc");
+      assert.deepEqual(await nulls.json(), [{ id: 2 }, { id: 1 }, { id: 3 }]);
+      const filtered = await get("people?select=id&id=in.(1,3)&nickname=is.null&id=not.eq.3");
+      assert.deepEqual(await filtered.json(), [{ id: 1 }]);
+      const typed = await get("people?select=id&id=gt.2");
+      assert.deepEqual(await typed.json(), [{ id: 3 }], "values are read as the column's type");
+      const none = await get("people?id=eq.99");
+      assert.equal(none.headers.get("content-range"), "*/*");
+      assert.deepEqual(await none.json(), []);
+      const ignored = await get("people?select=id&order=id.asc&limit=many");
+      assert.deepEqual(await ignored.json(), [{ id: 1 }, { id: 2 }, { id: 3 }], "readMaybe");
+      const stripped = await standIn.handler(read(
+        "people?select=id,nickname&id=lt.3&order=id.asc",
+        { ...bearer(SECRET_KEY), Accept: "application/vnd.pgrst.array+json;nulls=stripped" },
+        schema,
+      ));
+      assert.equal(
+        stripped.headers.get("content-type"),
+        "application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8",
+      );
+      assert.deepEqual(await stripped.json(), [{ id: 1 }, { id: 2, nickname: "Amazing" }]);
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers an unknown column in a read 400 42703, as PostgREST does", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const get = (path: string) => standIn.handler(read(path, bearer(SECRET_KEY), schema));
+      // PostgREST's QuerySpec "fails in some reasonable way when selecting fields that don't exist".
+      const message = "column people.banana does not exist";
+      await expectError(await get("people?select=id,banana"), 400, "42703", message);
+      await expectError(await get("people?banana=eq.1"), 400, "42703", message);
+      await expectError(await get("people?order=banana.asc"), 400, "42703", message);
+      await expectError(await get("people?select=x:banana"), 400, "42703", message);
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers one object for application/vnd.pgrst.object+json, else 406 PGRST116", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const single = (path: string, accept = "application/vnd.pgrst.object+json") =>
+        standIn.handler(read(path, { ...bearer(SECRET_KEY), Accept: accept }, schema));
+      const one = await single("people?id=eq.1");
+      assert.equal(one.status, 200);
+      assert.equal(
+        one.headers.get("content-type"),
+        "application/vnd.pgrst.object+json; charset=utf-8",
+      );
+      assert.deepEqual(await one.json(), { id: 1, name: "Ada", team: "red", nickname: null });
+      const stripped = await single(
+        "people?id=eq.1",
+        "application/vnd.pgrst.object+json;nulls=stripped",
+      );
+      assert.deepEqual(await stripped.json(), { id: 1, name: "Ada", team: "red" });
+      for (const [path, count] of [["people?id=eq.9", 0], ["people?team=eq.red", 2]] as const) {
+        const body = await expectError(
+          await single(path),
+          406,
+          "PGRST116",
+          "Cannot coerce the result to a single JSON object",
+        );
+        assert.equal(body.details, `The result contains ${count} rows`);
+      }
+      // The first acceptable type wins, by q then order (wai's parseHttpAccept).
+      const preferred = await single(
+        "people?id=eq.1",
+        "text/csv, application/vnd.pgrst.object+json;q=0.9, application/json;q=0.5",
+      );
+      assert.deepEqual(await preferred.json(), { id: 1, name: "Ada", team: "red", nickname: null });
+    }, { schema });
+  });
+});
+
+Deno.test("createPostgrestStandIn() caps reads at db-max-rows", async () => {
+  await withFixtureSchema(async (schema) => {
+    await withStandIn(async (standIn) => {
+      const ids = async (path: string) =>
+        (await (await standIn.handler(read(path, bearer(SECRET_KEY), schema))).json())
+          .map((row: { id: number }) => row.id);
+      assert.deepEqual(await ids("people?select=id&order=id"), [1, 2]);
+      assert.deepEqual(await ids("people?select=id&order=id&limit=5"), [1, 2]);
+      assert.deepEqual(await ids("people?select=id&order=id&limit=1"), [1]);
+      assert.deepEqual(await ids("people?select=id&order=id&offset=1"), [2, 3]);
+      assert.deepEqual(await ids("people?select=id&limit=0"), []);
+      await expectError(
+        await standIn.handler(read("people?limit=-1", bearer(SECRET_KEY), schema)),
+        416,
+        "PGRST103",
+        "Requested range not satisfiable",
+      );
+    }, { schema, maxRows: 2 });
+  });
+});
+
+Deno.test("createPostgrestStandIn() reads as the caller's role: grants and RLS decide", async () => {
+  await withClerk(async (standIn) => {
+    const [mine, theirs] = [uniqueId("user"), uniqueId("user")];
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, first_name, clerk_updated_at)
+          select id, 'Ada', now() from unnest(${[mine, theirs]}::text[]) as id`
+    );
+    const path = `profiles?select=user_id&user_id=in.(${mine},${theirs})&order=user_id`;
+    const asMe = await standIn.handler(read(path, bearer(await mintSessionToken(CLERK, mine))));
+    assert.deepEqual(await asMe.json(), [{ user_id: mine }], "RLS: her own profile only");
+    const asService = await standIn.handler(read(path, bearer(SECRET_KEY)));
+    assert.equal((await asService.json()).length, 2, "service_role bypasses RLS");
+    const anon = await standIn.handler(read("organizations"));
+    assert.equal(anon.headers.get("www-authenticate"), "Bearer");
+    await expectError(anon, 401, "42501", "permission denied for table organizations");
+  });
+});
+
+Deno.test("createPostgrestStandIn() answers reads it cannot serve as PostgREST does", async () => {
+  await withStandIn(async (standIn) => {
+    const get = (path: string, headers: Record<string, string> = {}, schema?: string) =>
+      standIn.handler(read(path, { ...bearer(SECRET_KEY), ...headers }, schema));
+    await expectError(
+      await get("no_such_table"),
+      404,
+      "PGRST205",
+      "Could not find the table 'public.no_such_table' in the schema cache",
+    );
+    await expectError(
+      await get("profiles", { Accept: "text/csv" }),
+      406,
+      "PGRST107",
+      "None of these media types are available: text/csv",
+    );
+    const otherSchema = await expectError(
+      await get("profiles", {}, "clerk_sync"),
+      406,
+      "PGRST106",
+      "Invalid schema: clerk_sync",
+    );
+    assert.equal(otherSchema.hint, "Only the following schemas are exposed: public");
+    for (
+      const path of [
+        "profiles?select=*,organization_memberships(*)",
+        "profiles?select=public_metadata->plan",
+        "profiles?select=user_id::int",
+        "profiles?or=(user_id.eq.a,user_id.eq.b)",
+        "profiles?order=user_id.sideways",
+        "profiles?user_id=like.user_*",
+        "profiles?select=user_id,,email",
+      ]
+    ) {
+      await expectError(await get(path), 400, "PGRST100");
+    }
+  });
+});
+
+Deno.test("createPostgrestStandIn() serves supabase-js reads with a Clerk session token (accessToken)", async () => {
+  await withClerk(async (standIn) => {
+    const [mine, theirs] = [uniqueId("user"), uniqueId("user")];
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, first_name, email, clerk_updated_at)
+          select id, 'Ada', id || '@example.com', now()
+            from unnest(${[mine, theirs]}::text[]) as id`
+    );
+    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      standIn.handler(new Request(input, init));
+    const anonKey = await roleJwt("anon", JWT_SECRET);
+    const token = await mintSessionToken(CLERK, mine);
+    const supabase = createClient("http://stand-in.local", anonKey, {
+      accessToken: () => Promise.resolve(token),
+      global: { fetch },
+    });
+    const profiles = await supabase.from("profiles").select("*");
+    assert.equal(profiles.error, null);
+    assert.deepEqual(profiles.data?.map((p) => p.user_id), [mine]);
+    const one = await supabase.from("profiles").select("user_id, email").eq("user_id", mine)
+      .single();
+    assert.deepEqual([one.status, one.data], [200, {
+      user_id: mine,
+      email: `${mine}@example.com`,
+    }]);
+    const hidden = await supabase.from("profiles").select("*").eq("user_id", theirs).maybeSingle();
+    assert.deepEqual([hidden.status, hidden.data, hidden.error], [200, null, null]);
+    const missing = await supabase.from("profiles").select("*").eq("user_id", theirs).single();
+    assert.equal(missing.status, 406);
+    assert.equal(missing.error?.code, "PGRST116");
+    assert.equal(missing.error?.details, "The result contains 0 rows");
+
+    const service = createClient("http://stand-in.local", SECRET_KEY, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+      global: { fetch },
+    });
+    const both = await service.from("profiles").select("user_id")
+      .in("user_id", [mine, theirs]).order("user_id", { ascending: false }).limit(2);
+    assert.deepEqual(both.data, [mine, theirs].sort().reverse().map((user_id) => ({ user_id })));
+    // postgrest-js 2.119.1's maybeSingle() asks for an array and refuses two rows itself.
+    const two = await service.from("profiles").select("user_id").in("user_id", [mine, theirs])
+      .maybeSingle();
+    assert.equal(two.status, 406);
+    assert.equal(two.error?.code, "PGRST116");
+    const expired = createClient("http://stand-in.local", anonKey, {
+      accessToken: () =>
+        mintSessionToken(CLERK, mine, { issuedAt: Math.floor(Date.now() / 1000) - 600 }),
+      global: { fetch },
+    });
+    const refused = await expired.from("profiles").select("*");
+    assert.equal(refused.status, 401);
+    assert.equal(refused.error?.code, "PGRST303");
+  });
+});
+
+Deno.test("createPostgrestStandIn() passes a user's Clerk token next to a publishable key, as the gateway does", async () => {
+  const publishable = "sb_publishable_stand_in_test";
+  await withClerk(async (standIn) => {
+    const mine = uniqueId("user");
+    await withSql((sql) =>
+      sql`insert into public.profiles (user_id, clerk_updated_at) values (${mine}, now())`
+    );
+    const fetch = (input: RequestInfo | URL, init?: RequestInit) =>
+      standIn.handler(new Request(input, init));
+    const token = await mintSessionToken(CLERK, mine);
+    const user = createClient("http://stand-in.local", publishable, {
+      accessToken: () => Promise.resolve(token),
+      global: { fetch },
+    });
+    const read = await user.from("profiles").select("user_id").eq("user_id", mine).maybeSingle();
+    assert.deepEqual([read.status, read.data], [200, { user_id: mine }]);
+    // The publishable key alone is anon; an unknown sb_ key is refused whatever comes with it.
+    const anon = createClient("http://stand-in.local", publishable, { global: { fetch } });
+    assert.equal((await anon.from("profiles").select("user_id")).status, 401);
+    const forged = createClient("http://stand-in.local", "sb_publishable_unknown", {
+      accessToken: () => Promise.resolve(token),
+      global: { fetch },
+    });
+    const refused = await forged.from("profiles").select("user_id");
+    assert.deepEqual([refused.status, refused.error?.message], [401, "Invalid API key"]);
+  }, { publishableKeys: [publishable] });
 });

@@ -11,7 +11,9 @@
  * Unless Clerk settings are passed in (`clerk`), clerk-profile-sync talks to the Clerk API
  * stand-in (tests/support/clerk_api_stand_in.ts), which the stack starts with a few users and a
  * signing key generated for this stack: CLERK_JWT_KEY is that key's PEM, and
- * {@linkcode LocalStack.clerkSigningKey} mints session tokens the function accepts.
+ * {@linkcode LocalStack.clerkSigningKey} mints session tokens the function accepts. The PostgREST
+ * stand-in trusts that key too, as a project with Supabase's Clerk third-party auth trusts the
+ * instance's JWKS: its session tokens read the tables as their `role` claim, under RLS.
  */
 import { freePort, type PgCluster, startCluster } from "./pg_cluster.ts";
 import { roleJwt } from "./jwt.ts";
@@ -152,10 +154,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const jwtSecret = randomToken(32);
     const secretKey = `sb_secret_${randomToken(24)}`;
+    const clerkSigningKey = options.clerk ? null : await generateSigningKey();
     const standIn = createPostgrestStandIn({
       databaseUrl: cluster.urlFor("authenticator"),
       jwtSecret,
       secretKeys: [secretKey],
+      thirdPartyKeys: clerkSigningKey ? [clerkSigningKey.jwk] : [],
     });
     cleanups.push(() => standIn.close());
     const api = serveStandIn(standIn);
@@ -183,16 +187,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
 
     let clerk: ClerkApiStandIn | null = null;
-    let clerkSigningKey: ClerkSigningKey | null = null;
     let clerkEnv: Record<string, string>;
-    if (options.clerk) {
-      const { secretKey, jwtKey, apiUrl } = options.clerk;
+    if (!clerkSigningKey) {
+      const { secretKey, jwtKey, apiUrl } = options.clerk ?? {};
       clerkEnv = Object.fromEntries(
         [["CLERK_SECRET_KEY", secretKey], ["CLERK_JWT_KEY", jwtKey], ["CLERK_API_URL", apiUrl]]
           .filter((entry): entry is [string, string] => entry[1] !== undefined),
       );
     } else {
-      clerkSigningKey = await generateSigningKey();
       const standIn = startClerkApiStandIn({
         // Clerk's secret keys are sk_test_ (or sk_live_) and base62 characters.
         secretKey: `sk_test_${randomToken(30).replace(/[-_]/g, "0")}`,

@@ -1,56 +1,86 @@
 /**
  * A stand-in for what answers `<SUPABASE_URL>/rest/v1/` on a Supabase project: the API gateway
  * (which turns a `sb_secret_...` key into a service_role JWT) in front of PostgREST. It serves
- * the two routes supabase-js sends here: `POST /rest/v1/rpc/<function>` ("Functions as RPC",
- * `supabase.rpc()`), and `POST` and `DELETE /rest/v1/<table>` (`.insert()`, `.upsert()`,
- * `.delete()` with filters; statements and their errors planned in `postgrest_tables.ts`).
+ * the routes supabase-js sends here: `POST /rest/v1/rpc/<function>` ("Functions as RPC",
+ * `supabase.rpc()`), and `GET`, `POST` and `DELETE /rest/v1/<table>` (`.select()` with filters,
+ * `.order()`, `.limit()`, `.single()`; `.insert()`, `.upsert()`, `.delete()` with filters;
+ * statements and their errors planned in `postgrest_tables.ts`).
  * PostgREST cannot run here; this does the same work against the real database, so RLS,
  * grants, SECURITY DEFINER and SQLSTATEs are the real ones.
  *
  * Follows PostgREST's documented contract (docs.postgrest.org: references/auth, transactions,
  * api/functions, api/tables_views, api/preferences, errors; status mapping as in
  * src/PostgREST/Error.hs and Response.hs):
- * - Auth: `Authorization: Bearer <jwt>` verified as HS256 with the JWT secret; a bad token is
- *   401 PGRST301, a failed `exp`/`nbf`/`iat` check (30 s skew) 401 PGRST303 ("JWT expired").
- *   The `role` claim is the database role; no token (or no role claim) means `anon`.
+ * - Auth: `Authorization: Bearer <jwt>` verified against the key set Supabase gives PostgREST
+ *   (`jwt.ts`): the project's JWT secret (HS256) and, with third-party auth (Supabase's "Clerk"
+ *   integration, docs auth/third-party/clerk), the public keys the issuer's JWKS lists
+ *   (`thirdPartyKeys`; Clerk signs RS256 session tokens with `kid` its instance key's id). A
+ *   token that does not decode or verify is 401 PGRST301, a failed `exp`/`nbf`/`iat`/`aud` check
+ *   (30 s skew) 401 PGRST303 ("JWT expired"), both with `WWW-Authenticate: Bearer
+ *   error="invalid_token"`. The `role` claim (PostgREST's `jwt-role-claim-key` `.role`) is the
+ *   database role, a non-string one JSON-encoded; no token, or a token without `role`, runs as
+ *   `anon` (Auth/Jwt.hs parseClaims, `db-anon-role`): a Clerk session token without the `role:
+ *   "authenticated"` claim the Supabase integration adds reads as anon. The claims, with `role`
+ *   set to that role, are `request.jwt.claims` (PreQuery.hs).
  * - One transaction per request, connected as `authenticator`: READ WRITE for table writes and
- *   VOLATILE functions, READ ONLY otherwise; `set_config` of `search_path`, `role` (user
- *   impersonation), `request.jwt.claims`, `request.headers`, `request.cookies`,
- *   `request.method`, `request.path`, then the impersonated role's settings (and for a call the
- *   function's `statement_timeout`).
+ *   VOLATILE functions, READ ONLY for reads and other functions; `set_config` in PostgREST's
+ *   order (PreQuery.hs txVarQuery) of `search_path`, the impersonated role's settings (those
+ *   authenticator may set: `user` ones and those granted to it with GRANT SET ON PARAMETER),
+ *   `role` (user impersonation), `request.jwt.claims`, `request.method`, `request.path`,
+ *   `request.headers` (without Cookie, ApiRequest.hs), `request.cookies`, and for a call the
+ *   function's `statement_timeout`. authenticator's own settings (on the platform
+ *   `statement_timeout` and `lock_timeout` of 8 s) apply from login, so a call is cancelled by
+ *   the server at 8 s whether or not its client is still waiting.
+ * - A pool of `poolSize` connections (`db-pool`, 10): a transaction holds one; a request that
+ *   waits `poolAcquisitionTimeoutMs` (`db-pool-acquisition-timeout`, 10 s) for one is 504
+ *   PGRST003.
  * - RPC: the JSON body's keys are the function's named arguments; the overload whose
  *   parameters cover the keys (and whose parameters without default are all given) is called.
  *   None: 404 PGRST202 with PostgREST's message and details; several: 300 PGRST203. Result: a
- *   scalar or composite as JSON, SETOF as a JSON array, void as 204.
- * - Tables: `POST` inserts the body's rows (an object or an array), as an upsert with
+ *   scalar or composite as JSON, SETOF as a JSON array of at most `maxRows` (`db-max-rows`;
+ *   the platform's is `[api] max_rows` of supabase/config.toml), void as 204.
+ * - Schemas: the exposed one only; `Accept-Profile` (GET) or `Content-Profile` naming another is
+ *   406 PGRST106.
+ * - Tables: `GET` reads rows as the request's role, so grants and RLS decide what it sees: 200
+ *   with a JSON array (`Content-Range: <first>-<last>/*`), or one object with `Accept:
+ *   application/vnd.pgrst.object+json` (supabase-js `.single()`; 406 PGRST116 unless exactly one
+ *   row), at most `maxRows` rows; a column the table lacks is PostgreSQL's 400 42703. `POST`
+ *   inserts the body's rows (an object or an array), as an upsert with
  *   `Prefer: resolution=merge-duplicates` (`on_conflict`, else the primary key); 201, or 200
  *   when an upsert only updated. `DELETE` deletes the rows its filters (`?user_id=eq.<id>`)
  *   match; 204. With `Prefer: return=representation` the rows come back as a JSON array (201 or
  *   200). An unknown table is 404 PGRST205, an unknown column 400 PGRST204, a DELETE without a
  *   filter 400 21000 (Supabase loads pg-safeupdate for the Data API).
- * - Errors: `{ code, message, details, hint }`, SQLSTATE mapped to HTTP as PostgREST does
- *   (42501: 401 for anon, else 403; 42883/42P01: 404; 23503/23505: 409; P0001 and other: 400;
- *   08*, 53*, 57P01: 503; 57014 and the rest of 5x/XX: 500); connection failures 503 PGRST000
- *   (connect) / PGRST001 (lost mid-call). 57P02/57P03 (crash shutdown, not accepting
- *   connections) are answered 503 too: they reach PostgREST as the connection failures they are.
+ * - Errors: `{ code, message, details, hint }`, a SQLSTATE mapped to HTTP as PostgREST does
+ *   (Error.hs mapSQLtoHTTP: 42501: 401 for anon, else 403; 42883/42P01: 404; 23503/23505: 409;
+ *   P0001 and other: 400; 08*, 53* but 53400, 57P01: 503; 55P03, 57014, 57P02, 57P03 and the
+ *   rest of 5x/XX: 500; PT<digits>: that status, other PT*: 500). Failing to connect is 503
+ *   PGRST000 whatever the server said; a connection lost mid-call without a server error 503
+ *   PGRST001; no pool slot in time 504 PGRST003; a catalog read that cannot connect (PostgREST
+ *   without its schema cache) 503 PGRST002.
+ * - The gateway in front (`gatewayFault`): Cloudflare's HTML error pages, 520 and 502.
  * - Schema cache: a function's overloads, a table's columns and a role's settings are read from
  *   the catalog once and kept, and statements are prepared (PostgREST's
  *   `db-prepared-statements`), so a request costs what it costs behind PostgREST: BEGIN, one
  *   `set_config` statement, the call or write, COMMIT. Unlike PostgREST, a function or table
  *   that is not found is looked up again on its next request (there is no
  *   `NOTIFY pgrst, 'reload schema'` here), so objects created later are found.
- * Not modelled: GET/HEAD calls (405 here) and GET, PATCH and PUT on tables (404 PGRST125 here),
+ * Not modelled: GET/HEAD calls (405 here) and HEAD, PATCH and PUT on tables (404 PGRST125 here),
  * single unnamed-parameter functions, variadic calls, embedding, `Prefer` other than `return`
  * and `resolution` (accepted and ignored, as PostgREST's default `handling=lenient` does; so
  * `tx=rollback` commits, as under PostgREST's default `db-tx-end = commit`), the table
- * features listed in `postgrest_tables.ts`, the gateway's `apikey` requirement for legacy keys.
+ * features listed in `postgrest_tables.ts`, the gateway's `apikey` requirement for legacy keys,
+ * `default_transaction_isolation` as a role's or function's isolation level, the Content-Range
+ * of RPC answers, `RAISE SQLSTATE 'PGRST'` bodies, the gateway's other errors (521-524).
  */
 import postgres from "postgres";
-import { type JwtClaims, verifyJwt } from "./jwt.ts";
+import { type JwtClaims, secretJwk, verifyJwt } from "./jwt.ts";
 import {
   parsePreferences,
   planDelete,
   planInsert,
+  planRead,
+  type ReadResult,
   TABLE_COLUMNS_SQL,
   type TableError,
   type TableInfo,
@@ -65,13 +95,39 @@ export interface PostgrestStandInOptions {
   databaseUrl: string;
   /** HS256 secret the project's JWTs are signed with (PostgREST's `jwt-secret`). */
   jwtSecret: string;
+  /**
+   * Third-party auth: the public keys of the trusted issuer's JWKS (for Clerk, the `keys` its
+   * instance serves at `https://<clerk domain>/.well-known/jwks.json`), trusted beside the JWT
+   * secret. RSA keys only (Clerk's); other key types are not modelled and refused here.
+   */
+  thirdPartyKeys?: JsonWebKey[];
   /** `sb_secret_...` keys the gateway accepts as service_role. */
   secretKeys?: string[];
   /** `sb_publishable_...` keys the gateway accepts as anon. */
   publishableKeys?: string[];
   /** The exposed schema (PostgREST's `db-schemas`); default `public`. */
   schema?: string;
+  /** Connections in the pool (PostgREST's `db-pool`); default 10. */
+  poolSize?: number;
+  /**
+   * How long a request waits for a free connection before 504 PGRST003 (PostgREST's
+   * `db-pool-acquisition-timeout`, in ms); default 10 s.
+   */
+  poolAcquisitionTimeoutMs?: number;
+  /**
+   * Rows a set-returning function may return (PostgREST's `db-max-rows`); null for no limit.
+   * Default: `[api] max_rows` of supabase/config.toml, what the platform applies.
+   */
+  maxRows?: number | null;
+  /**
+   * The gateway in front (Cloudflare, then Kong) failing: called for each request, a status
+   * makes it answer with its HTML error page instead of passing the request on.
+   */
+  gatewayFault?: (req: Request) => GatewayFault | null;
 }
+
+/** The gateway's own failures: 520 (the origin's answer was unusable) and 502 (bad gateway). */
+export type GatewayFault = 502 | 520;
 
 /** A running stand-in. */
 export interface PostgrestStandIn {
@@ -113,7 +169,7 @@ interface Routine {
 const ANON_ROLE = "anon";
 const RPC_PATH = /^\/rest\/v1\/rpc\/([^/]+)\/?$/;
 const TABLE_PATH = /^\/rest\/v1\/([^/]+)\/?$/;
-const TABLE_METHODS = ["POST", "DELETE"];
+const TABLE_METHODS = ["GET", "POST", "DELETE"];
 
 const STATUS_TEXT: Record<number, string> = {
   200: "OK",
@@ -129,19 +185,34 @@ const STATUS_TEXT: Record<number, string> = {
   409: "Conflict",
   500: "Internal Server Error",
   503: "Service Unavailable",
+  504: "Gateway Timeout",
 };
 
 /** Starts a stand-in for `POST /rest/v1/rpc/<fn>` on the database at `databaseUrl`. */
 export function createPostgrestStandIn(options: PostgrestStandInOptions): PostgrestStandIn {
   const schema = options.schema ?? "public";
+  const poolSize = options.poolSize ?? 10;
+  const maxRows = options.maxRows === undefined ? configMaxRows() : options.maxRows;
+  if (maxRows !== null && !(Number.isInteger(maxRows) && maxRows >= 0)) {
+    throw new RangeError(`maxRows must be a whole number or null, got ${maxRows}`);
+  }
+  // The JWKS Supabase hands PostgREST: the issuer's keys, then the secret (supabase/cli
+  // ResolveJWKS). Built once, so each key is imported once.
+  const keys = [
+    ...(options.thirdPartyKeys ?? []).map(checkedThirdPartyKey),
+    secretJwk(options.jwtSecret),
+  ];
+  // One connection beyond the pool's for the catalog reads: PostgREST reads its schema cache
+  // when it starts, not inside a request's pool slot.
   const connect = () =>
     postgres(options.databaseUrl, {
-      max: 10,
+      max: poolSize + 1,
       prepare: false,
       onnotice: () => {},
       connection: { application_name: "postgrest-stand-in" },
     });
   let pool = connect();
+  const slots = createSlots(poolSize, options.poolAcquisitionTimeoutMs ?? 10_000);
   const pending = new Set<Promise<unknown>>();
   const cache: SchemaCache = { routines: new Map(), tables: new Map(), roleSettings: new Map() };
 
@@ -168,8 +239,8 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
       return errorResponse(404, {
         code: "PGRST125",
         message: "Invalid path specified in request URL",
-        details: "The stand-in serves only POST /rest/v1/rpc/<function>, and POST and DELETE " +
-          "/rest/v1/<table>",
+        details: "The stand-in serves only POST /rest/v1/rpc/<function>, and GET, POST and " +
+          "DELETE /rest/v1/<table>",
         hint: null,
       });
     }
@@ -181,10 +252,12 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
         hint: null,
       }, { Allow: "POST" });
     }
-    const identity = await authenticate(req.headers, options);
+    const identity = await authenticate(req.headers, options, keys);
     if (identity instanceof Response) return identity;
 
-    const profile = req.headers.get("content-profile");
+    // A read names its schema in Accept-Profile, a write or call in Content-Profile.
+    const reading = req.method === "GET";
+    const profile = req.headers.get(reading ? "accept-profile" : "content-profile");
     if (profile !== null && profile !== schema) {
       return errorResponse(406, {
         code: "PGRST106",
@@ -194,7 +267,7 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
       });
     }
     const mediaType = req.headers.get("content-type")?.split(";")[0].trim().toLowerCase();
-    if (mediaType && mediaType !== "application/json") {
+    if (!reading && mediaType && mediaType !== "application/json") {
       return errorResponse(406, {
         code: "PGRST107",
         message: `None of these media types are available: ${mediaType}`,
@@ -206,32 +279,36 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
     const request = { schema, identity, req, path: url.pathname };
     const args = rpcMatch ? parseArgs(body) : {};
     if (args instanceof Response) return args;
-    const used = pool;
+    const db: Backend = { sql: pool, slots, maxRows };
     try {
       if (tableMatch) {
         const name = decodeURIComponent(tableMatch[1]);
-        return await writeTable(used, cache, { ...request, name, query: url.searchParams, body });
+        const access = { ...request, name, query: url.searchParams, body };
+        return reading ? await readTable(db, cache, access) : await writeTable(db, cache, access);
       }
       const name = decodeURIComponent((rpcMatch as RegExpExecArray)[1]);
-      return await call(used, cache, { ...request, name, args });
+      return await call(db, cache, { ...request, name, args });
     } catch (error) {
-      if (isConnectionError(error)) retire(used);
+      if (error instanceof Unreachable || isConnectionError(error)) retire(db.sql);
       return databaseErrorResponse(error, identity.role !== ANON_ROLE);
     }
   }
 
   return {
     handler(req, info) {
-      const work = track(
-        respond(req).catch((error) =>
-          errorResponse(500, {
-            code: null,
-            message: error instanceof Error ? error.message : String(error),
-            details: null,
-            hint: null,
-          })
-        ),
-      );
+      const fault = options.gatewayFault?.(req) ?? null;
+      const work = fault !== null
+        ? Promise.resolve(gatewayErrorPage(fault, new URL(req.url).host))
+        : track(
+          respond(req).catch((error) =>
+            errorResponse(500, {
+              code: null,
+              message: error instanceof Error ? error.message : String(error),
+              details: null,
+              hint: null,
+            })
+          ),
+        );
       return info ? work : abortable(work, req.signal);
     },
     async close() {
@@ -252,23 +329,26 @@ function abortable(work: Promise<Response>, signal: AbortSignal): Promise<Respon
   });
 }
 
-// The gateway, then PostgREST's JWT authentication.
+// The gateway, then PostgREST's JWT authentication against `keys`.
 async function authenticate(
   headers: Headers,
   options: PostgrestStandInOptions,
+  keys: readonly JsonWebKey[],
 ): Promise<Identity | Response> {
   const authorization = headers.get("authorization");
   const bearer = authorization?.match(/^bearer\s*(.*)$/i)?.[1].trim() ?? null;
   const apikey = headers.get("apikey");
-  const key = bearer ?? apikey;
-  if (key !== null && options.secretKeys?.includes(key)) {
-    return { role: "service_role", claims: { role: "service_role" } };
-  }
-  if (key !== null && options.publishableKeys?.includes(key)) {
-    return { role: ANON_ROLE, claims: { role: ANON_ROLE } };
-  }
+  // The gateway checks every `sb_` key it is given, in `apikey` or as the bearer; a user's token
+  // in Authorization next to a publishable key passes through to PostgREST (supabase-js sends
+  // exactly that with `accessToken`: Supabase docs, guides/api/api-keys, "How API keys work").
+  const roleOfKey = (key: string): Identity | null =>
+    options.secretKeys?.includes(key)
+      ? { role: "service_role", claims: { role: "service_role" } }
+      : options.publishableKeys?.includes(key)
+      ? { role: ANON_ROLE, claims: { role: ANON_ROLE } }
+      : null;
   for (const candidate of [bearer, apikey]) {
-    if (candidate?.startsWith("sb_")) {
+    if (candidate?.startsWith("sb_") && roleOfKey(candidate) === null) {
       return errorResponse(401, {
         code: null,
         message: "Invalid API key",
@@ -277,23 +357,41 @@ async function authenticate(
       });
     }
   }
-  if (bearer === null) return { role: ANON_ROLE, claims: { role: ANON_ROLE } };
+  if (bearer?.startsWith("sb_")) return roleOfKey(bearer) as Identity;
+  if (bearer === null) {
+    return (apikey?.startsWith("sb_") ? roleOfKey(apikey) : null) ??
+      { role: ANON_ROLE, claims: { role: ANON_ROLE } };
+  }
 
-  const result = await verifyJwt(bearer, options.jwtSecret);
+  const result = await verifyJwt(bearer, keys);
   if (!result.ok) {
     return errorResponse(401, {
       code: result.code,
       message: result.message,
-      details: null,
+      details: result.details,
       hint: null,
     }, {
       "WWW-Authenticate": `Bearer error="invalid_token", error_description="${result.message}"`,
     });
   }
-  const role = typeof result.claims.role === "string" && result.claims.role !== ""
-    ? result.claims.role
-    : ANON_ROLE;
+  // Auth/Jwt.hs parseClaims: the `role` claim as it is (a string) or JSON-encoded, anon without.
+  const claim = result.claims.role;
+  const role = claim === undefined
+    ? ANON_ROLE
+    : typeof claim === "string"
+    ? claim
+    : JSON.stringify(claim);
   return { role, claims: { ...result.claims, role } };
+}
+
+// A third-party key the stand-in can verify with: a public RSA JWK (Clerk's kind).
+function checkedThirdPartyKey(key: JsonWebKey): JsonWebKey {
+  if (key.kty !== "RSA" || typeof key.n !== "string" || typeof key.e !== "string") {
+    throw new TypeError(
+      `thirdPartyKeys: only RSA public keys are modelled, got kty ${JSON.stringify(key.kty)}`,
+    );
+  }
+  return key;
 }
 
 function parseArgs(text: string): Record<string, unknown> | Response {
@@ -334,12 +432,57 @@ interface Call extends ApiRequest {
   args: Record<string, unknown>;
 }
 
-/** A write to a table. */
-interface TableWrite extends ApiRequest {
+/** A read of or a write to a table. */
+interface TableAccess extends ApiRequest {
   name: string;
   query: URLSearchParams;
-  /** The request body (empty for DELETE). */
+  /** The request body (empty for GET and DELETE). */
   body: string;
+}
+
+/** The database side of a request: the connection pool, its slots, and db-max-rows. */
+interface Backend {
+  sql: postgres.Sql;
+  slots: Slots;
+  maxRows: number | null;
+}
+
+/** The database could not be reached: `cause` is the connection error. */
+class Unreachable extends Error {
+  constructor(override readonly cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause));
+  }
+}
+
+/** Connecting for a request's transaction failed (PostgREST: ConnectionUsageError). */
+class ConnectFailure extends Unreachable {}
+
+/** Reading the catalog failed for want of a connection: there is no schema cache to use. */
+class NoSchemaCache extends Unreachable {}
+
+/** No pool slot came free within db-pool-acquisition-timeout. */
+class AcquisitionTimeout extends Error {}
+
+// A catalog read that cannot connect (whatever the server said) or loses its connection leaves
+// the stand-in as PostgREST is before its schema cache loads: it answers 503 PGRST002
+// (Error.hs NoSchemaCacheError).
+async function fromCatalog<T>(
+  db: postgres.Sql,
+  read: (sql: postgres.Sql) => Promise<T>,
+): Promise<T> {
+  let sql: postgres.ReservedSql;
+  try {
+    sql = await db.reserve();
+  } catch (error) {
+    throw new NoSchemaCache(error);
+  }
+  try {
+    return await read(sql);
+  } catch (error) {
+    throw isConnectionError(error) ? new NoSchemaCache(error) : error;
+  } finally {
+    sql.release();
+  }
 }
 
 /** What the stand-in keeps from the catalog, as PostgREST's schema cache does. */
@@ -366,11 +509,11 @@ function cached<T>(
   return entry;
 }
 
-async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Response> {
+async function call(db: Backend, cache: SchemaCache, c: Call): Promise<Response> {
   const routines = await cached(
     cache.routines,
     `${c.schema}.${c.name}`,
-    () => findRoutines(db, c.schema, c.name),
+    () => fromCatalog(db.sql, (sql) => findRoutines(sql, c.schema, c.name)),
     (found) => found.length > 0,
   );
   const keys = Object.keys(c.args).sort();
@@ -397,18 +540,17 @@ async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Resp
     : `jsonb_to_record($1::text::jsonb) as pgrst_args(${
       given.map((p) => `${ident(p.name)} ${p.type}`).join(", ")
     })`;
+  // db-max-rows limits what a set-returning call returns: PostgREST reads the call's rows with
+  // `LIMIT <max-rows>` (Plan.hs treeRestrictRange, QueryBuilder.hs readPlanToQuery).
+  const limit = db.maxRows === null ? "" : ` limit ${db.maxRows}`;
   const query = routine.returnsSet
-    ? `select coalesce(jsonb_agg(to_jsonb(pgrst_row)), '[]')::text as body from ${
+    ? `select coalesce(jsonb_agg(to_jsonb(pgrst_rows.pgrst_row)), '[]')::text as body from (select pgrst_row from ${
       from ? `${from}, lateral ` : ""
-    }${callExpr} as pgrst_row`
+    }${callExpr} as pgrst_row${limit}) pgrst_rows`
     : `select coalesce(to_jsonb(${callExpr})::text, 'null') as body${from ? ` from ${from}` : ""}`;
   const params = given.length === 0 ? [] : [JSON.stringify(c.args)];
 
-  const roleSettings = await cached(
-    cache.roleSettings,
-    c.identity.role,
-    () => findRoleSettings(db, c.identity.role),
-  );
+  const roleSettings = await cachedRoleSettings(db, cache, c.identity.role);
   const body = await transaction(db, routine.volatile, async (tx) => {
     await applySettings(tx, c, roleSettings, routine.statementTimeout);
     const rows = await tx.unsafe(query, params, { prepare: true });
@@ -422,13 +564,63 @@ async function call(db: postgres.Sql, cache: SchemaCache, c: Call): Promise<Resp
   });
 }
 
-async function writeTable(db: postgres.Sql, cache: SchemaCache, w: TableWrite): Promise<Response> {
-  const table = await cached(
+function cachedRoleSettings(
+  db: Backend,
+  cache: SchemaCache,
+  role: string,
+): Promise<[string, string][]> {
+  return cached(
+    cache.roleSettings,
+    role,
+    () => fromCatalog(db.sql, (sql) => findRoleSettings(sql, role)),
+  );
+}
+
+// A table of the exposed schema from the schema cache (looked up again while it is missing).
+function cachedTable(db: Backend, cache: SchemaCache, t: TableAccess): Promise<TableInfo | null> {
+  return cached(
     cache.tables,
-    `${w.schema}.${w.name}`,
-    () => findTable(db, w.schema, w.name),
+    `${t.schema}.${t.name}`,
+    () => fromCatalog(db.sql, (sql) => findTable(sql, t.schema, t.name)),
     (found) => found !== null,
   );
+}
+
+async function readTable(db: Backend, cache: SchemaCache, r: TableAccess): Promise<Response> {
+  const table = await cachedTable(db, cache, r);
+  if (!table) return tableErrorResponse(tableNotFound(r.schema, r.name));
+  const plan = planRead(table, r.query, r.req.headers.get("accept"), db.maxRows);
+  if ("status" in plan) return tableErrorResponse(plan);
+
+  const roleSettings = await cachedRoleSettings(db, cache, r.identity.role);
+  const result = await transaction(db, false, async (tx) => {
+    await applySettings(tx, r, roleSettings, null);
+    const [row] = await tx.unsafe(plan.sql, plan.params, { prepare: true });
+    return { count: Number(row.count), body: String(row.body) } satisfies ReadResult;
+  });
+  // MainTx.hs failNotSingular (after a read-only transaction, so nothing to roll back).
+  if (plan.singular && result.count !== 1) {
+    return errorResponse(406, {
+      code: "PGRST116",
+      message: "Cannot coerce the result to a single JSON object",
+      details: `The result contains ${result.count} rows`,
+      hint: null,
+    });
+  }
+  // RangeQuery.hs contentRangeH without a count: `<first>-<last>/*`, or `*/*` for no rows.
+  const range = result.count === 0 ? "*/*" : `${plan.offset}-${plan.offset + result.count - 1}/*`;
+  return new Response(result.body, {
+    status: 200,
+    statusText: "OK",
+    headers: {
+      "Content-Range": range,
+      "Content-Type": `${plan.mediaType}; charset=utf-8`,
+    },
+  });
+}
+
+async function writeTable(db: Backend, cache: SchemaCache, w: TableAccess): Promise<Response> {
+  const table = await cachedTable(db, cache, w);
   if (!table) return tableErrorResponse(tableNotFound(w.schema, w.name));
   const prefer = parsePreferences(w.req.headers.get("prefer"));
   const plan = w.req.method === "POST"
@@ -436,11 +628,7 @@ async function writeTable(db: postgres.Sql, cache: SchemaCache, w: TableWrite): 
     : planDelete(table, w.query, prefer);
   if ("status" in plan) return tableErrorResponse(plan);
 
-  const roleSettings = await cached(
-    cache.roleSettings,
-    w.identity.role,
-    () => findRoleSettings(db, w.identity.role),
-  );
+  const roleSettings = await cachedRoleSettings(db, cache, w.identity.role);
   const result = await transaction(db, true, async (tx) => {
     await applySettings(tx, w, roleSettings, null);
     const [row] = await tx.unsafe(plan.sql, plan.params, { prepare: true });
@@ -480,39 +668,99 @@ function tableErrorResponse(error: TableError): Response {
   return errorResponse(status, body);
 }
 
+// A request's transaction holds one of the pool's slots from BEGIN to COMMIT, as PostgREST
+// holds a hasql-pool connection; waiting longer than db-pool-acquisition-timeout for one is
+// AcquisitionTimeoutUsageError (504 PGRST003), and failing to connect is ConnectionUsageError
+// (503 PGRST000) whatever the server said (57P03 "the database system is starting up" too).
 // BEGIN/COMMIT on a reserved connection rather than sql.begin(): after a lost connection,
 // sql.begin() writes ROLLBACK to the dead socket, which crashes postgres.js 3.4.9 from a
 // setImmediate (porsager/postgres#1154). Here nothing is written once the connection is gone.
 async function transaction<T>(
-  db: postgres.Sql,
+  db: Backend,
   readWrite: boolean,
   fn: (tx: postgres.ReservedSql) => Promise<T>,
 ): Promise<T> {
-  const tx = await db.reserve();
+  if (!(await db.slots.acquire())) throw new AcquisitionTimeout();
   try {
-    await tx.unsafe(readWrite ? "begin read write" : "begin read only");
-    const result = await fn(tx);
-    await tx.unsafe("commit");
-    return result;
-  } catch (error) {
-    if (!isConnectionError(error)) await tx.unsafe("rollback").catch(() => {});
-    throw error;
+    let tx: postgres.ReservedSql;
+    try {
+      tx = await db.sql.reserve();
+    } catch (error) {
+      throw new ConnectFailure(error);
+    }
+    try {
+      await tx.unsafe(readWrite ? "begin read write" : "begin read only");
+      const result = await fn(tx);
+      await tx.unsafe("commit");
+      return result;
+    } catch (error) {
+      if (!isConnectionError(error)) await tx.unsafe("rollback").catch(() => {});
+      throw error;
+    } finally {
+      tx.release();
+    }
   } finally {
-    tx.release();
+    db.slots.release();
   }
 }
 
-// The role's `alter role ... set` settings that a session may set (PostgREST's role settings).
+/** The pool's slots, taken in arrival order; `acquire` resolves false after `timeoutMs`. */
+interface Slots {
+  acquire(): Promise<boolean>;
+  release(): void;
+}
+
+function createSlots(size: number, timeoutMs: number): Slots {
+  let free = size;
+  const waiting: ((granted: boolean) => void)[] = [];
+  return {
+    acquire() {
+      if (free > 0) {
+        free--;
+        return Promise.resolve(true);
+      }
+      return new Promise((resolve) => {
+        const grant = (granted: boolean) => {
+          clearTimeout(timer);
+          resolve(granted);
+        };
+        const timer = setTimeout(() => {
+          waiting.splice(waiting.indexOf(grant), 1);
+          resolve(false);
+        }, timeoutMs);
+        waiting.push(grant);
+      });
+    },
+    release() {
+      const next = waiting.shift();
+      if (next) next(true);
+      else free++;
+    },
+  };
+}
+
+// The `alter role ... set` settings of a role the login role (authenticator) is a member of,
+// that the login role may set: a `user` setting, or one it was granted SET on (PostgreSQL 15's
+// GRANT SET ON PARAMETER). PostgREST's queryRoleSettings (Config/Database.hs), whose
+// default_transaction_isolation (the transaction's isolation level) is not modelled here.
 async function findRoleSettings(db: postgres.Sql, role: string): Promise<[string, string][]> {
   const rows = await db.unsafe(
-    `select split_part(c, '=', 1) as name, substr(c, strpos(c, '=') + 1) as value
-       from pg_db_role_setting s
-       join pg_roles r on r.oid = s.setrole
-       cross join unnest(s.setconfig) as c
-       join pg_settings ps on ps.name = split_part(c, '=', 1) and ps.context = 'user'
-      where r.rolname = $1
-        and s.setdatabase in (0, (select oid from pg_database where datname = current_database()))
-      order by s.setdatabase`,
+    `with role_setting as (
+       select unnest(r.rolconfig) as setting
+         from pg_auth_members m
+         join pg_roles r on r.oid = m.roleid
+        where m.member = quote_ident(current_user)::regrole::oid and r.rolname = $1
+     ), kv_settings as (
+       select substr(setting, 1, strpos(setting, '=') - 1) as name,
+              substr(setting, strpos(setting, '=') + 1) as value
+         from role_setting
+     )
+     select kv.name, kv.value
+       from kv_settings kv
+       join pg_settings ps on ps.name = kv.name
+        and (ps.context = 'user'
+             or has_parameter_privilege(quote_ident(current_user)::regrole::oid, ps.name, 'set'))
+      where kv.name <> 'default_transaction_isolation'`,
     [role],
   );
   return rows.map((row): [string, string] => [String(row.name), String(row.value)]);
@@ -524,17 +772,23 @@ async function applySettings(
   roleSettings: [string, string][],
   statementTimeout: string | null,
 ) {
+  // Cookies reach the function as request.cookies only (ApiRequest.hs: `k /= hCookie`).
   const headers: Record<string, string> = {};
-  r.req.headers.forEach((value, key) => headers[key] = value);
+  r.req.headers.forEach((value, key) => {
+    if (key !== "cookie") headers[key] = value;
+  });
+  // PostgREST's order (Query/PreQuery.hs txVarQuery): the role's settings come before `role`,
+  // so they are set as authenticator, to whom `GRANT SET ON PARAMETER` is given
+  // (PostgREST#3045).
   const settings: [string, string][] = [
     ["search_path", `${ident(r.schema)}, "extensions"`],
+    ...roleSettings,
     ["role", r.identity.role],
     ["request.jwt.claims", JSON.stringify(r.identity.claims)],
-    ["request.headers", JSON.stringify(headers)],
-    ["request.cookies", JSON.stringify(parseCookies(r.req.headers.get("cookie")))],
     ["request.method", r.req.method],
     ["request.path", r.path.replace(/^\/rest\/v1/, "")],
-    ...roleSettings,
+    ["request.headers", JSON.stringify(headers)],
+    ["request.cookies", JSON.stringify(parseCookies(r.req.headers.get("cookie")))],
   ];
   if (statementTimeout !== null) settings.push(["statement_timeout", statementTimeout]);
   const calls = settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`);
@@ -624,7 +878,35 @@ function isConnectionError(error: unknown): boolean {
   return LOST.includes(code) || code.startsWith("E") || code.startsWith("CONNECT");
 }
 
+// Error.hs: pgErrorStatus and the ErrorBody instances of UsageError, CommandError and Error.
 function databaseErrorResponse(error: unknown, authed: boolean): Response {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof AcquisitionTimeout) {
+    return errorResponse(504, {
+      code: "PGRST003",
+      message: "Timed out acquiring connection from connection pool.",
+      details: null,
+      hint: null,
+    });
+  }
+  if (error instanceof NoSchemaCache) {
+    return errorResponse(503, {
+      code: "PGRST002",
+      message: "Could not query the database for the schema cache. Retrying.",
+      details: null,
+      hint: null,
+    });
+  }
+  if (error instanceof ConnectFailure) {
+    // "Database connection error." since PostgREST 14.13 (#4980); before, with " Retrying the
+    // connection." appended.
+    return errorResponse(503, {
+      code: "PGRST000",
+      message: "Database connection error.",
+      details: message,
+      hint: null,
+    });
+  }
   if (error instanceof postgres.PostgresError) {
     return errorResponse(statusForSqlState(error.code, error.message, authed), {
       code: error.code,
@@ -633,8 +915,8 @@ function databaseErrorResponse(error: unknown, authed: boolean): Response {
       hint: error.hint ?? null,
     });
   }
-  const message = error instanceof Error ? error.message : String(error);
-  if (LOST.includes(errorCode(error))) {
+  // The connection went away mid-call without a server error (hasql's ClientError).
+  if (isConnectionError(error)) {
     return errorResponse(503, {
       code: "PGRST001",
       message: "Database client error. Retrying the connection.",
@@ -642,18 +924,15 @@ function databaseErrorResponse(error: unknown, authed: boolean): Response {
       hint: null,
     });
   }
-  if (isConnectionError(error)) {
-    return errorResponse(503, {
-      code: "PGRST000",
-      message: "Database connection error. Retrying the connection.",
-      details: message,
-      hint: null,
-    });
-  }
   return errorResponse(500, { code: "PGRSTX00", message, details: null, hint: null });
 }
 
-/** The HTTP status PostgREST answers for a SQLSTATE (docs: references/errors). */
+/**
+ * The HTTP status PostgREST answers for a SQLSTATE the database returned (Error.hs
+ * mapSQLtoHTTP): 57P01 is 503 but 57P02 and 57P03 are 500 like the rest of 57 (a server that
+ * refuses a new connection with 57P03 is a connection failure, PGRST000, not this); `PT<digits>`
+ * is that status, any other `PT...` 500.
+ */
 export function statusForSqlState(code: string, message: string, authed: boolean): number {
   const exact: Record<string, number> = {
     "23503": 409,
@@ -661,8 +940,6 @@ export function statusForSqlState(code: string, message: string, authed: boolean
     "25006": 405,
     "53400": 500,
     "57P01": 503,
-    "57P02": 503,
-    "57P03": 503,
     "P0001": 400,
     "42883": 404,
     "42P01": 404,
@@ -696,8 +973,7 @@ export function statusForSqlState(code: string, message: string, authed: boolean
   ];
   const prefixed = prefixes.find(([prefix]) => code.startsWith(prefix));
   if (prefixed) return prefixed[1];
-  const custom = /^PT(\d{3})$/.exec(code);
-  if (custom) return Number(custom[1]);
+  if (code.startsWith("PT")) return /^\d+$/.test(code.slice(2)) ? Number(code.slice(2)) : 500;
   return 400;
 }
 
@@ -719,6 +995,50 @@ function errorResponse(
       ...headers,
     },
   });
+}
+
+/**
+ * The gateway's error page: Cloudflare, in front of every Supabase project, answers 520 when
+ * the origin's answer is unusable (empty, reset, malformed) and 502 for a bad gateway, with an
+ * HTML page titled `<host> | 520: Web server is returning an unknown error` (as quoted in
+ * supabase/edge-runtime#263, and Supabase's troubleshooting guide "Fixing 520 Errors in the
+ * Database REST API"). supabase-js, unable to parse it, reports `{ message: <the page> }`.
+ */
+export function gatewayErrorPage(status: GatewayFault, host: string): Response {
+  const reason = status === 520 ? "Web server is returning an unknown error" : "Bad gateway";
+  const ray = Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  const html = `<!DOCTYPE html>
+<html lang="en-US">
+<head>
+<title>${host} | ${status}: ${reason}</title>
+<meta charset="UTF-8" />
+</head>
+<body>
+<div id="cf-wrapper"><div id="cf-error-details">
+<h1><span class="inline-block">${reason}</span> <span class="code-label">Error code ${status}</span></h1>
+<p>Cloudflare Ray ID: <strong>${ray}</strong></p>
+</div></div>
+</body>
+</html>
+`;
+  return new Response(html, {
+    status,
+    headers: { "Content-Type": "text/html; charset=UTF-8", Server: "cloudflare", "CF-RAY": ray },
+  });
+}
+
+/**
+ * `[api] max_rows` of supabase/config.toml: the `db-max-rows` the platform gives PostgREST
+ * (1000, the Supabase CLI's default, when the file does not set it).
+ */
+export function configMaxRows(): number {
+  const toml = Deno.readTextFileSync(new URL("../../supabase/config.toml", import.meta.url));
+  const api = /^\[api\]\s*$([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(toml)?.[1] ?? "";
+  const value = /^max_rows\s*=\s*(\d+)\s*(?:#.*)?$/m.exec(api)?.[1];
+  return value === undefined ? 1000 : Number(value);
 }
 
 function parseCookies(header: string | null): Record<string, string> {
