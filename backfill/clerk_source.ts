@@ -1,72 +1,152 @@
-/** Pages through Clerk users with the official client, honouring rate limits and 5xx backoff. */
+/**
+ * Pages through Clerk's listings (users, organizations, the instance's memberships) with the
+ * official client, honouring rate limits and 5xx backoff.
+ */
 import type { ClerkClient } from "@clerk/backend";
+import type {
+  ClerkMembershipJson,
+  ClerkOrganizationJson,
+} from "../supabase/functions/_shared/clerk_organization.ts";
 import type { ClerkUserJson } from "../supabase/functions/_shared/clerk_user.ts";
+import type { Kind } from "./kinds.ts";
 import { type RetryPolicy, type Verdict, withRetry } from "./retry.ts";
 
 /** The part of `clerkClient.users` the backfill uses. */
 export type UserLister = Pick<ClerkClient["users"], "getUserList" | "getCount">;
 
-/** One page of users, in the Backend API's JSON shape. */
-export interface ClerkPage {
+/** The part of `clerkClient.organizations` the backfill uses. */
+export type OrganizationLister = Pick<
+  ClerkClient["organizations"],
+  "getOrganizationList" | "getInstanceOrganizationMembershipList"
+>;
+
+/** What every listed object has: an id, and the creation time the listing is ordered by. */
+export interface ClerkObject {
+  id?: unknown;
+  created_at?: unknown;
+}
+
+/** One page of a listing, in the Backend API's JSON shape. */
+export interface ClerkPage<T extends ClerkObject> {
   offset: number;
-  users: ClerkUserJson[];
-  /** The user count Clerk reported with the page. */
+  items: T[];
+  /** The count Clerk reported with the page. */
   totalCount: number;
 }
 
-/** Reads users from Clerk. */
-export interface ClerkSource {
+/** Reads one of Clerk's listings. */
+export interface ClerkListing<T extends ClerkObject> {
+  readonly kind: Kind;
   readonly pageSize: number;
-  /** The number of users in the instance. */
+  /** The number of objects in the instance. */
   count(): Promise<number>;
-  /** The page at `offset`, oldest users first (`+created_at`), `pageSize` users at most. */
-  page(offset: number): Promise<ClerkPage>;
-  /** The users among `ids` that exist in Clerk (looked up 100 at a time). */
-  lookup(ids: string[]): Promise<ClerkUserJson[]>;
+  /** The page at `offset`, oldest first (`+created_at`), `pageSize` objects at most. */
+  page(offset: number): Promise<ClerkPage<T>>;
+  /**
+   * The objects among `ids` that exist (looked up 100 at a time); null where Clerk offers no
+   * lookup by id (memberships: the instance's listing is the only source).
+   */
+  readonly lookup: ((ids: string[]) => Promise<T[]>) | null;
 }
 
-/** Options of {@linkcode createClerkSource}. */
+/** The three listings, in the order the backfill reads them. */
+export interface ClerkSources {
+  users: ClerkListing<ClerkUserJson>;
+  organizations: ClerkListing<ClerkOrganizationJson>;
+  memberships: ClerkListing<ClerkMembershipJson>;
+}
+
+/** Options of {@linkcode createClerkSources}. */
 export interface ClerkSourceOptions {
-  /** Users per page, 1..500 (default 500, Clerk's maximum). */
+  /** Objects per page, 2..500 (default 500, Clerk's maximum; a page re-reads one at least). */
   pageSize?: number;
   /** Retry policy for 429 and 5xx answers and network failures. */
   retry?: RetryPolicy;
 }
 
-/** Clerk's limit on ids per `user_id` filter. */
+/** Clerk's limit on ids per `user_id` / `organization_id` filter. */
 const LOOKUP_CHUNK = 100;
 
-/** A source over `users` of a `createClerkClient({ secretKey, apiUrl })` client. */
-export function createClerkSource(
-  users: UserLister,
+/** The listings of a `createClerkClient({ secretKey, apiUrl })` client. */
+export function createClerkSources(
+  clerk: { users: UserLister; organizations: OrganizationLister },
   options: ClerkSourceOptions = {},
-): ClerkSource {
-  const pageSize = options.pageSize ?? 500;
-  if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 500) {
-    throw new RangeError("pageSize must be between 1 and 500");
+): ClerkSources {
+  const limit = options.pageSize ?? 500;
+  if (!Number.isInteger(limit) || limit < 2 || limit > 500) {
+    throw new RangeError("pageSize must be between 2 and 500");
   }
   const retry = <T>(attempt: () => Promise<T>) =>
     withRetry(attempt, classifyClerkError, options.retry);
+  const orderBy = "+created_at" as const;
+  const { users, organizations } = clerk;
+
+  async function lookupIn<T>(
+    ids: string[],
+    read: (chunk: string[]) => Promise<T[]>,
+  ): Promise<T[]> {
+    const found: T[] = [];
+    for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) {
+      found.push(...await retry(() => read(ids.slice(i, i + LOOKUP_CHUNK))));
+    }
+    return found;
+  }
+
   return {
-    pageSize,
-    count: () => retry(() => users.getCount()),
-    async page(offset) {
-      // @clerk/backend sends ?limit=&offset=&order_by= and asks /v1/users/count alongside.
-      const { data, totalCount } = await retry(() =>
-        users.getUserList({ limit: pageSize, offset, orderBy: "+created_at" })
-      );
-      return { offset, users: data.map((user) => user.raw ?? { id: user.id }), totalCount };
-    },
-    async lookup(ids) {
-      const found: ClerkUserJson[] = [];
-      for (let i = 0; i < ids.length; i += LOOKUP_CHUNK) {
-        const chunk = ids.slice(i, i + LOOKUP_CHUNK);
-        const { data } = await retry(() =>
-          users.getUserList({ userId: chunk, limit: LOOKUP_CHUNK, orderBy: "+created_at" })
+    users: {
+      kind: "users",
+      pageSize: limit,
+      count: () => retry(() => users.getCount()),
+      async page(offset) {
+        // @clerk/backend sends ?limit=&offset=&order_by= and asks /v1/users/count alongside.
+        const { data, totalCount } = await retry(() =>
+          users.getUserList({ limit, offset, orderBy })
         );
-        found.push(...data.map((user) => user.raw ?? { id: user.id }));
-      }
-      return found;
+        return { offset, items: data.map((u) => u.raw ?? { id: u.id }), totalCount };
+      },
+      lookup: (ids) =>
+        lookupIn(ids, async (userId) => {
+          const { data } = await users.getUserList({ userId, limit: LOOKUP_CHUNK, orderBy });
+          return data.map((u) => u.raw ?? { id: u.id });
+        }),
+    },
+    organizations: {
+      kind: "organizations",
+      pageSize: limit,
+      // GET /v1/organizations answers {data, total_count}: one object read for the count.
+      count: async () =>
+        (await retry(() => organizations.getOrganizationList({ limit: 1 }))).totalCount,
+      async page(offset) {
+        const { data, totalCount } = await retry(() =>
+          organizations.getOrganizationList({ limit, offset, orderBy })
+        );
+        return { offset, items: data.map((o) => o.raw ?? { id: o.id }), totalCount };
+      },
+      lookup: (ids) =>
+        lookupIn(ids, async (organizationId) => {
+          const { data } = await organizations.getOrganizationList({
+            organizationId,
+            limit: LOOKUP_CHUNK,
+            orderBy,
+          });
+          return data.map((o) => o.raw ?? { id: o.id });
+        }),
+    },
+    memberships: {
+      kind: "memberships",
+      pageSize: limit,
+      count: async () =>
+        (await retry(() => organizations.getInstanceOrganizationMembershipList({ limit: 1 })))
+          .totalCount,
+      async page(offset) {
+        // GET /v1/organization_memberships: every membership of the instance, each with its
+        // organization and public_user_data.user_id.
+        const { data, totalCount } = await retry(() =>
+          organizations.getInstanceOrganizationMembershipList({ limit, offset, orderBy })
+        );
+        return { offset, items: data.map((m) => m.raw ?? { id: m.id }), totalCount };
+      },
+      lookup: null,
     },
   };
 }

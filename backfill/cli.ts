@@ -2,8 +2,9 @@
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { printable } from "../supabase/functions/_shared/log.ts";
-import { createClerkSource, describeClerkError } from "./clerk_source.ts";
+import { createClerkSources, describeClerkError } from "./clerk_source.ts";
 import { parseArgs, readEnv, USAGE, UsageError } from "./config.ts";
+import { KINDS } from "./kinds.ts";
 import { text } from "./pages.ts";
 import { createProgress, formatDuration, type ProgressOutput } from "./progress.ts";
 import { remainingDrift, runReconcile } from "./reconcile.ts";
@@ -30,7 +31,7 @@ export interface CliIo {
   signal?: AbortSignal;
   /** Retry timing (tests shorten the backoff). */
   retry?: RetryPolicy;
-  /** Users per Clerk page (default 500). */
+  /** Objects per Clerk page (default 500). */
   pageSize?: number;
 }
 
@@ -51,7 +52,7 @@ export async function runCli(io: CliIo): Promise<number> {
       onRetry: ({ delayMs, reason }) =>
         note(`${printable(reason)}; retrying in ${formatDuration(delayMs / 1000)}`),
     };
-    const source = createClerkSource(clerk.users, { pageSize: io.pageSize, retry });
+    const sources = createClerkSources(clerk, { pageSize: io.pageSize, retry });
     const supabase = createClient(env.supabaseUrl, env.serviceKey, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     });
@@ -59,24 +60,25 @@ export async function runCli(io: CliIo): Promise<number> {
     const target = `${env.clerkApiUrl ?? "https://api.clerk.com"} -> ${env.supabaseUrl}`;
 
     if (args.mode === "backfill") {
-      const result = await runBackfill(source, store, {
+      const result = await runBackfill(sources, store, {
         statePath: args.statePath,
         resume: args.resume,
         target,
-        progress: (startDone) => createProgress(io.stderr, { label: "backfill", startDone }),
+        progress: (kind, startDone) =>
+          createProgress(io.stderr, { label: `backfill ${kind}`, unit: kind, startDone }),
         log: note,
         signal: io.signal,
       });
       io.stdout(formatBackfillSummary(result, args.statePath));
       if (result.interrupted) return EXIT.interrupted;
-      return result.counts.failed > 0 ? EXIT.error : EXIT.ok;
+      return KINDS.some((kind) => result.counts[kind].failed > 0) ? EXIT.error : EXIT.ok;
     }
 
-    const report = await runReconcile(source, store, {
+    const report = await runReconcile(sources, store, {
       apply: args.mode === "apply",
       maxOrphans: args.maxOrphans,
       maxOrphanPercent: args.maxOrphanPercent,
-      progress: createProgress(io.stderr, { label: "reconcile" }),
+      progress: (kind) => createProgress(io.stderr, { label: `reconcile ${kind}`, unit: kind }),
       log: note,
       signal: io.signal,
     });

@@ -32,20 +32,22 @@ export class UsageError extends Error {
 
 /** The help text. */
 export const USAGE = `Usage:
-  npm run backfill [-- --resume]        copy every Clerk user into public.profiles
-  npm run reconcile [-- --apply]        report drift between Clerk and profiles (--apply repairs)
+  npm run backfill [-- --resume]        copy every Clerk user, organization and membership
+                                        into profiles, organizations, organization_memberships
+  npm run reconcile [-- --apply]        report drift between Clerk and those tables (--apply
+                                        repairs)
 
 Options:
   --dry-run            compare only and print the drift (what npm run reconcile runs)
-  --apply              compare everything, then repair: write missing/outdated users, restore
-                       users with an inferred tombstone, tombstone orphans (as inferred)
-  --resume             continue an interrupted backfill from its state file
+  --apply              compare everything, then repair: write missing/outdated objects, restore
+                       those with an inferred tombstone, tombstone orphans (as inferred)
+  --resume             continue an interrupted backfill from its state file (in its phase)
   --state <file>       state file of the backfill (default .backfill-state.json)
-  --max-orphans <n>    with --apply, write nothing when more than n profiles have no Clerk
-                       user (default ${DEFAULT_MAX_ORPHANS})
+  --max-orphans <n>    with --apply, write nothing when more than n rows of a kind (profiles,
+                       organizations, memberships) have no Clerk object (default ${DEFAULT_MAX_ORPHANS})
   --max-orphan-percent <p>
-                       ... or when they are more than p% of the profiles (default ${DEFAULT_MAX_ORPHAN_PERCENT}).
-                       A listing of no Clerk users while profiles exist is always refused.
+                       ... or when they are more than p% of that kind's rows (default ${DEFAULT_MAX_ORPHAN_PERCENT}).
+                       A listing of none while the table holds rows is always refused.
   -h, --help           show this help
 
 Environment:

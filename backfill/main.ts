@@ -1,7 +1,8 @@
 /**
- * `npm run backfill` / `npm run reconcile`: copies every Clerk user into public.profiles through
- * the webhook's guarded write path, or compares the two and repairs the drift. See
- * backfill/config.ts (USAGE) for flags, environment and exit codes.
+ * `npm run backfill` / `npm run reconcile`: copies every Clerk user, organization and membership
+ * into public.profiles, public.organizations and public.organization_memberships through the
+ * webhook's guarded write path, or compares them and repairs the drift. See backfill/config.ts
+ * (USAGE) for flags, environment and exit codes.
  */
 import { EXIT, runCli } from "./cli.ts";
 

@@ -1,10 +1,19 @@
 /** Clerk pages with one page of read-ahead, and the mapping and writing of one page. */
 import {
+  type ClerkMembershipJson,
+  type ClerkOrganizationJson,
+  type Membership,
+  type Organization,
+  toMembership,
+  toOrganization,
+} from "../supabase/functions/_shared/clerk_organization.ts";
+import {
   type ClerkUserJson,
   type Profile,
   toProfile,
 } from "../supabase/functions/_shared/clerk_user.ts";
-import type { ClerkSource } from "./clerk_source.ts";
+import type { ClerkListing, ClerkObject } from "./clerk_source.ts";
+import type { Kind } from "./kinds.ts";
 import type { Failure } from "./state.ts";
 import { type BackfillStore, RpcError, type SyncOutcome } from "./store.ts";
 
@@ -18,69 +27,73 @@ export interface Cursor {
   lastIds: string[];
 }
 
-/** The cursor of a read from the first user on. */
+/** The cursor of a read from the first object on. */
 export const START: Cursor = { offset: 0, lastCreatedAt: null, lastIds: [] };
 
-/** Users not read before, from one page of the listing. */
-export interface FreshPage {
-  users: ClerkUserJson[];
+/** Objects not read before, from one page of the listing. */
+export interface FreshPage<T extends ClerkObject> {
+  items: T[];
   /** The cursor after this page (what a resume continues from). */
   cursor: Cursor;
-  /** The user count Clerk reported with the page. */
+  /** The count Clerk reported with the page. */
   totalCount: number;
   /** The listing ended with this page. */
   last: boolean;
 }
 
 /**
- * Clerk pages by offset, and deleting a user shifts every later user one place to the left: a
- * read that just goes on at `offset + 500` would skip a user for each deletion in between. So
- * each page starts `overlap` users early, users created at or before the newest one read (and
- * not among its ids) are dropped as already read, and when even the first user of a page is new
- * (more than `overlap` deletions), the read steps back a page until it overlaps again. Users are
- * never skipped; rereading is harmless (writes are idempotent). Only users created during the run
- * with a back-dated `created_at` (an import) can be missed, and the webhook delivers those.
+ * Clerk pages by offset, and deleting an object shifts every later one a place to the left: a
+ * read that just goes on at `offset + 500` would skip an object for each deletion in between.
+ * So each page starts `overlap` objects early, objects created at or before the newest one read
+ * (and not among its ids) are dropped as already read, and when even the first object of a page
+ * is new (more than `overlap` deletions), the read steps back a page until it overlaps again.
+ * Nothing is skipped; rereading is harmless (writes are idempotent). Only objects created during
+ * the run with a back-dated `created_at` (an import) can be missed, and the webhook delivers
+ * those. The same holds for every listing: users, organizations and memberships.
  */
-export async function fetchFresh(
-  source: ClerkSource,
+export async function fetchFresh<T extends ClerkObject>(
+  source: ClerkListing<T>,
   cursor: Cursor,
   overlap = DEFAULT_OVERLAP,
-): Promise<FreshPage> {
-  const back = cursor.lastCreatedAt === null ? 0 : Math.min(overlap, cursor.offset);
+): Promise<FreshPage<T>> {
+  // A small page re-reads a quarter of itself (at least one object), so that every page still
+  // moves on: a page no larger than its re-read part would be read again forever.
+  const reread = Math.max(1, Math.min(overlap, Math.floor(source.pageSize / 4)));
+  const back = cursor.lastCreatedAt === null ? 0 : Math.min(reread, cursor.offset);
   let offset = cursor.offset - back;
   for (;;) {
     const page = await source.page(offset);
-    const isNew = (user: ClerkUserJson) => {
-      if (cursor.lastCreatedAt === null || typeof user.created_at !== "number") return true;
-      if (user.created_at !== cursor.lastCreatedAt) return user.created_at > cursor.lastCreatedAt;
-      return !cursor.lastIds.includes(String(user.id));
+    const isNew = (item: T) => {
+      if (cursor.lastCreatedAt === null || typeof item.created_at !== "number") return true;
+      if (item.created_at !== cursor.lastCreatedAt) return item.created_at > cursor.lastCreatedAt;
+      return !cursor.lastIds.includes(String(item.id));
     };
-    if (offset > 0 && page.users.length > 0 && isNew(page.users[0])) {
-      offset = Math.max(0, offset - (source.pageSize - overlap));
+    if (offset > 0 && page.items.length > 0 && isNew(page.items[0])) {
+      offset = Math.max(0, offset - (source.pageSize - reread));
       continue;
     }
-    const users = page.users.filter(isNew);
+    const items = page.items.filter(isNew);
     return {
-      users,
-      cursor: advance(cursor, offset + page.users.length, users),
+      items,
+      cursor: advance(cursor, offset + page.items.length, items),
       totalCount: page.totalCount,
-      last: page.users.length < source.pageSize,
+      last: page.items.length < source.pageSize,
     };
   }
 }
 
-/** Users each page re-reads of the one before, to notice deletions in between. */
+/** Objects each page re-reads of the one before, to notice deletions in between. */
 export const DEFAULT_OVERLAP = 25;
 
-function advance(cursor: Cursor, offset: number, users: ClerkUserJson[]): Cursor {
+function advance(cursor: Cursor, offset: number, items: ClerkObject[]): Cursor {
   let { lastCreatedAt, lastIds } = cursor;
-  for (const user of users) {
-    if (typeof user.created_at !== "number") continue;
-    if (lastCreatedAt === null || user.created_at > lastCreatedAt) {
-      lastCreatedAt = user.created_at;
+  for (const item of items) {
+    if (typeof item.created_at !== "number") continue;
+    if (lastCreatedAt === null || item.created_at > lastCreatedAt) {
+      lastCreatedAt = item.created_at;
       lastIds = [];
     }
-    if (user.created_at === lastCreatedAt) lastIds = [...lastIds, String(user.id)];
+    if (item.created_at === lastCreatedAt) lastIds = [...lastIds, String(item.id)];
   }
   return { offset, lastCreatedAt, lastIds };
 }
@@ -89,15 +102,15 @@ function advance(cursor: Cursor, offset: number, users: ClerkUserJson[]): Cursor
  * Yields fresh pages from `cursor` on, reading the next page while the caller works on the
  * current one. Stops after the last page, or before reading more once `signal` is aborted.
  */
-export async function* readPages(
-  source: ClerkSource,
+export async function* readPages<T extends ClerkObject>(
+  source: ClerkListing<T>,
   cursor: Cursor,
   signal?: AbortSignal,
-): AsyncGenerator<FreshPage> {
-  let pending: Promise<FreshPage> | null = handled(fetchFresh(source, cursor));
+): AsyncGenerator<FreshPage<T>> {
+  let pending: Promise<FreshPage<T>> | null = handled(fetchFresh(source, cursor));
   try {
     while (pending) {
-      const page: FreshPage = await pending;
+      const page: FreshPage<T> = await pending;
       pending = null;
       if (!page.last && !signal?.aborted) pending = handled(fetchFresh(source, page.cursor));
       yield page;
@@ -114,51 +127,97 @@ export function handled<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** Maps users with the webhook's mapping; users it refuses become failures. */
-export function mapUsers(users: ClerkUserJson[]): { profiles: Profile[]; failures: Failure[] } {
-  const profiles: Profile[] = [];
+/**
+ * How one kind of Clerk object becomes rows and is written: the webhook's mapping, the key the
+ * batch functions answer with, and the batch write.
+ */
+export interface RowKind<J extends ClerkObject, R> {
+  kind: Kind;
+  map(item: J): R;
+  key(row: R): string;
+  write(store: BackfillStore, rows: R[]): Promise<Map<string, SyncOutcome>>;
+}
+
+/** Users: public.profiles through public.sync_clerk_users. */
+export const USER_ROWS: RowKind<ClerkUserJson, Profile> = {
+  kind: "users",
+  map: (user) => toProfile(user),
+  key: (profile) => profile.user_id,
+  write: (store, profiles) => store.syncUsers(profiles),
+};
+
+/** Organizations: public.organizations through public.sync_clerk_organizations. */
+export const ORGANIZATION_ROWS: RowKind<ClerkOrganizationJson, Organization> = {
+  kind: "organizations",
+  map: (org) => toOrganization(org),
+  key: (org) => org.org_id,
+  write: (store, orgs) => store.syncOrganizations(orgs),
+};
+
+/**
+ * Memberships: public.organization_memberships through public.sync_clerk_memberships. The
+ * nested organization is mapped (the mapping requires it) but not written: the organizations'
+ * own listing comes first.
+ */
+export const MEMBERSHIP_ROWS: RowKind<ClerkMembershipJson, Membership> = {
+  kind: "memberships",
+  map: (member) => toMembership(member).membership,
+  key: (member) => member.membership_id,
+  write: (store, members) => store.syncMemberships(members),
+};
+
+/** Maps objects with the webhook's mapping; objects it refuses become failures. */
+export function mapItems<J extends ClerkObject, R>(
+  rowKind: RowKind<J, R>,
+  items: J[],
+): { rows: R[]; failures: Failure[] } {
+  const rows: R[] = [];
   const failures: Failure[] = [];
-  for (const user of users) {
+  for (const item of items) {
     try {
-      profiles.push(toProfile(user));
+      rows.push(rowKind.map(item));
     } catch (error) {
       failures.push({
-        userId: typeof user.id === "string" ? user.id : "(no id)",
+        kind: rowKind.kind,
+        id: typeof item.id === "string" ? item.id : "(no id)",
         reason: text(error),
       });
     }
   }
-  return { profiles, failures };
+  return { rows, failures };
 }
 
 /**
- * Writes profiles in one call. When the database refuses the batch's data, writes them one by one
- * so that only the offending users fail; any other error propagates (the run stops, resumable).
+ * Writes rows in one call. When the database refuses the batch's data, writes them one by one so
+ * that only the offending objects fail; any other error propagates (the run stops, resumable).
  */
-export async function writeProfiles(
+export async function writeRows<J extends ClerkObject, R>(
   store: BackfillStore,
-  profiles: Profile[],
+  rowKind: RowKind<J, R>,
+  rows: R[],
 ): Promise<{ outcomes: Map<string, SyncOutcome>; failures: Failure[] }> {
   const failures: Failure[] = [];
-  if (profiles.length === 0) return { outcomes: new Map(), failures };
+  if (rows.length === 0) return { outcomes: new Map(), failures };
+  const { kind } = rowKind;
   let outcomes: Map<string, SyncOutcome>;
   try {
-    outcomes = await store.syncUsers(profiles);
+    outcomes = await rowKind.write(store, rows);
   } catch (error) {
     if (!(error instanceof RpcError && error.isDataError)) throw error;
     outcomes = new Map();
-    for (const profile of profiles) {
+    for (const row of rows) {
       try {
-        for (const [id, outcome] of await store.syncUsers([profile])) outcomes.set(id, outcome);
+        for (const [id, outcome] of await rowKind.write(store, [row])) outcomes.set(id, outcome);
       } catch (single) {
         if (!(single instanceof RpcError && single.isDataError)) throw single;
-        failures.push({ userId: profile.user_id, reason: single.message });
+        failures.push({ kind, id: rowKind.key(row), reason: single.message });
       }
     }
   }
-  for (const profile of profiles) {
-    if (!outcomes.has(profile.user_id) && !failures.some((f) => f.userId === profile.user_id)) {
-      failures.push({ userId: profile.user_id, reason: "the database reported no outcome" });
+  for (const row of rows) {
+    const id = rowKind.key(row);
+    if (!outcomes.has(id) && !failures.some((f) => f.id === id)) {
+      failures.push({ kind, id, reason: "the database reported no outcome" });
     }
   }
   return { outcomes, failures };

@@ -9,7 +9,7 @@ export interface ProgressOutput {
 
 /** Tracks one run. */
 export interface Progress {
-  /** `done` users out of `total` (the total may change while Clerk gains or loses users). */
+  /** `done` objects out of `total` (the total may change while Clerk gains or loses some). */
   update(done: number, total: number): void;
   /** Draws the final state and ends the bar's line. */
   finish(): void;
@@ -17,9 +17,11 @@ export interface Progress {
 
 /** Options of {@linkcode createProgress}. */
 export interface ProgressOptions {
-  /** What is being counted, e.g. "backfill" or "reconcile". */
+  /** What is being done, e.g. "backfill users" or "reconcile organizations". */
   label: string;
-  /** Users already done before this run (a resumed run), excluded from the rate. */
+  /** What is counted, for the rate (default "users": "500 users/s"). */
+  unit?: string;
+  /** Objects already done before this run (a resumed run), excluded from the rate. */
   startDone?: number;
   /** Interval between plain lines (default 5000 ms). */
   lineIntervalMs?: number;
@@ -35,6 +37,7 @@ export function createProgress(out: ProgressOutput, options: ProgressOptions): P
   const now = options.now ?? (() => performance.now());
   const startDone = options.startDone ?? 0;
   const lineIntervalMs = options.lineIntervalMs ?? 5000;
+  const unit = options.unit ?? "users";
   const started = now();
   let lastDraw = -Infinity;
   let done = startDone;
@@ -47,7 +50,7 @@ export function createProgress(out: ProgressOutput, options: ProgressOptions): P
     const eta = rate > 0 ? formatDuration(remaining / rate) : "--:--";
     const percent = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
     const counts = `${fmt(done)}/${fmt(total)} ${String(percent).padStart(3)}%`;
-    const tail = `${fmt(Math.round(rate))} users/s  ETA ${eta}`;
+    const tail = `${fmt(Math.round(rate))} ${unit}/s  ETA ${eta}`;
     if (!out.isTerminal) return `${options.label}: ${counts}, ${tail}`;
     const filled = total > 0 ? Math.min(BAR_WIDTH, Math.round((done / total) * BAR_WIDTH)) : 0;
     const bar = "█".repeat(filled) + "░".repeat(BAR_WIDTH - filled);

@@ -1,55 +1,79 @@
 /**
- * The closing summary of a backfill and the drift report of a reconcile. Every user id and reason
- * (from Clerk or the database) goes through printable: a value cannot start a line of its own.
+ * The closing summary of a backfill and the drift report of a reconcile, with a column or a
+ * section per kind (users, organizations, memberships). Every id and reason (from Clerk or the
+ * database) goes through printable: a value cannot start a line of its own.
  */
 import { printable } from "../supabase/functions/_shared/log.ts";
+import { counted, type Kind, KINDS, NOUN } from "./kinds.ts";
 import { fmt } from "./progress.ts";
-import { driftCount, type ReconcileReport, remainingDrift } from "./reconcile.ts";
+import {
+  driftCount,
+  kindDrift,
+  kindRemaining,
+  type KindReport,
+  type ReconcileReport,
+} from "./reconcile.ts";
 import type { BackfillResult } from "./run_backfill.ts";
-import { type Counts, type Failure, subtractCounts } from "./state.ts";
+import { type Counts, countsTotal, type Failure } from "./state.ts";
 
 const SHOWN = 10;
 const LABEL = 21;
+const COLUMN = 15;
 
 const OUTCOMES: [keyof Counts, string][] = [
   ["applied", "inserted or updated"],
-  ["restored", "inferred tombstone lifted: Clerk lists the user"],
-  ["stale", "kept newer webhook data or an announced deletion"],
+  ["restored", "inferred tombstone lifted: Clerk lists it again"],
+  ["stale", "kept newer webhook data or a deletion (memberships also: no organization row)"],
   ["unchanged", "already up to date"],
   ["failed", ""],
 ];
 
+const TITLE: Record<Kind, string> = {
+  users: "Users",
+  organizations: "Organizations",
+  memberships: "Memberships",
+};
+
 /**
- * The backfill's summary: counts per outcome, rate, failures. After a resume, the counts carried
- * over from the state file are shown apart from this run's.
+ * The backfill's summary: counts per outcome and kind, rate, failures. After a resume, the
+ * objects carried over from the state file are shown apart.
  */
 export function formatBackfillSummary(result: BackfillResult, statePath: string): string {
   const { counts, carried } = result;
+  const reached = KINDS.slice(0, KINDS.indexOf(result.phase) + 1);
+  const done = reached.map((kind) => {
+    const n = countsTotal(counts[kind]);
+    const total = result.totals[kind];
+    const noun = kind === "users" ? "Clerk users" : NOUN[kind].many;
+    return total === null ? `${fmt(n)} ${noun}` : `${fmt(n)} of ${fmt(total)} ${noun}`;
+  });
   const rate = result.processed / Math.max(result.seconds, 1e-3);
+  const before = carried
+    ? KINDS.filter((kind) => countsTotal(carried[kind]) > 0).map((kind) =>
+      counted(countsTotal(carried[kind]), kind)
+    )
+    : [];
   const lines = [
-    `${result.interrupted ? "Backfill interrupted" : "Backfill finished"}: ` +
-    `${fmt(result.startDone + result.processed)} of ${fmt(result.total)} Clerk users, ` +
+    `${result.interrupted ? "Backfill interrupted" : "Backfill finished"}: ${done.join(", ")}; ` +
     `${fmt(result.processed)} in this run in ${result.seconds.toFixed(1)} s ` +
-    `(${fmt(Math.round(rate))} users/s)${
-      result.startDone ? `, resumed after ${fmt(result.startDone)}` : ""
-    }`,
+    `(${fmt(Math.round(rate))}/s)${before.length ? `, resumed after ${before.join(", ")}` : ""}`,
+    `${" ".repeat(LABEL + 2)}${KINDS.map((kind) => kind.padStart(COLUMN)).join("")}`,
   ];
-  if (carried) {
-    const thisRun = subtractCounts(counts, carried);
+  const cells = (value: (kind: Kind) => number) =>
+    KINDS.map((kind) => fmt(value(kind)).padStart(COLUMN)).join("");
+  for (const [key, note] of OUTCOMES) {
     lines.push(
-      `${" ".repeat(LABEL + 2)}${"total".padStart(9)}${"this run".padStart(11)}` +
-        "carried over".padStart(14),
+      `  ${key.padEnd(LABEL)}${cells((kind) => counts[kind][key])}${note ? `  ${note}` : ""}`,
     );
-    for (const [key, note] of OUTCOMES) {
-      lines.push(
-        `  ${key.padEnd(LABEL)}${fmt(counts[key]).padStart(9)}${fmt(thisRun[key]).padStart(11)}` +
-          `${fmt(carried[key]).padStart(14)}${note ? `  ${note}` : ""}`,
-      );
-    }
-  } else {
-    for (const [key, note] of OUTCOMES) lines.push(row(key, counts[key], note));
   }
-  lines.push(...failureLines(result.failures, counts.failed));
+  if (carried) {
+    lines.push(
+      `  ${"carried over".padEnd(LABEL)}${cells((kind) => countsTotal(carried[kind]))}` +
+        "  written before this run (state file)",
+    );
+  }
+  const failed = KINDS.reduce((n, kind) => n + counts[kind].failed, 0);
+  lines.push(...failureLines(result.failures, failed));
   if (result.interrupted) {
     lines.push(`Progress saved in ${statePath}: run again with --resume to continue.`);
   }
@@ -58,32 +82,13 @@ export function formatBackfillSummary(result: BackfillResult, statePath: string)
 
 /** The reconcile report: drift per kind with example ids, and what --apply did or refused. */
 export function formatReconcileReport(report: ReconcileReport): string {
-  const drift = driftCount(report);
   const lines = [
-    `Reconcile (${report.apply ? "apply" : "dry run"}): ${fmt(report.clerkUsers)} Clerk users, ` +
-    `${fmt(report.profiles)} profiles, ${report.seconds.toFixed(1)} s`,
-    row("in sync", report.inSync, ""),
-    row("missing in Supabase", report.missing.length, examples(report.missing)),
-    row("older than Clerk", report.outdated.length, examples(report.outdated)),
-    row("wrongly tombstoned", report.restorable.length, examples(report.restorable)),
-    row("orphaned profiles", report.orphans.length, examples(report.orphans)),
-    row("newer than Clerk", report.newer, "a webhook was faster; not drift"),
-    row("deleted meanwhile", report.deleted, "deletion announced by Clerk; not drift"),
+    `Reconcile (${report.apply ? "apply" : "dry run"}) in ${report.seconds.toFixed(1)} s`,
   ];
-  if (report.failures.length > 0) {
-    lines.push(row("failed", report.failures.length, ""));
-    lines.push(...failureLines(report.failures, report.failures.length));
+  for (const kind of KINDS) {
+    lines.push(...section(report.kinds[kind], report.failures.filter((f) => f.kind === kind)));
   }
   if (report.interrupted) lines.push("Interrupted: the comparison is incomplete, nothing written.");
-  if (report.repaired) {
-    const r = report.repaired;
-    lines.push(
-      `Repaired: ${fmt(r.applied)} written, ${fmt(r.restored)} restored, ` +
-        `${fmt(r.tombstoned)} orphans tombstoned` +
-        (r.stale ? `, ${fmt(r.stale)} skipped (a webhook was newer)` : "") +
-        (r.unchanged ? `, ${fmt(r.unchanged)} already fixed meanwhile` : ""),
-    );
-  }
   if (report.refused) {
     lines.push(
       report.apply
@@ -91,20 +96,56 @@ export function formatReconcileReport(report: ReconcileReport): string {
         : `--apply would refuse: ${report.refused}`,
     );
   }
+  const drift = driftCount(report);
+  const found = driftList(report, kindDrift);
   if (drift === 0) lines.push("In sync.");
   else if (!report.apply) {
+    lines.push(`Drift: ${found}.${report.refused ? "" : " Run with --apply to repair."}`);
+  } else if (KINDS.every((kind) => !report.kinds[kind].repaired)) {
+    lines.push(`Drift: ${found} found, none repaired.`);
+  } else {
+    const left = KINDS.reduce((n, kind) => n + kindRemaining(report.kinds[kind]), 0);
     lines.push(
-      `Drift: ${fmt(drift)} users.${report.refused ? "" : " Run with --apply to repair."}`,
-    );
-  } else if (!report.repaired) lines.push(`Drift: ${fmt(drift)} users found, none repaired.`);
-  else {
-    const left = remainingDrift(report);
-    lines.push(
-      `Drift: ${fmt(drift)} users found, ` +
-        (left === 0 ? "all repaired." : `${fmt(left)} not repaired.`),
+      `Drift: ${found} found, ` +
+        (left === 0 ? "all repaired." : `${driftList(report, kindRemaining)} not repaired.`),
     );
   }
   return lines.join("\n");
+}
+
+function section(r: KindReport, failures: Failure[]): string[] {
+  const { table } = NOUN[r.kind];
+  const lines = [
+    `${TITLE[r.kind]}: ${fmt(r.clerk)} in Clerk, ${fmt(r.rows)} in ${table}`,
+    row("in sync", r.inSync, ""),
+    row("missing in Supabase", r.missing.length, examples(r.missing)),
+    row("older than Clerk", r.outdated.length, examples(r.outdated)),
+    row("wrongly tombstoned", r.restorable.length, examples(r.restorable)),
+    row("orphaned rows", r.orphans.length, examples(r.orphans)),
+    row("newer than Clerk", r.newer, "a webhook was faster; not drift"),
+    row("deleted meanwhile", r.deleted, "deletion announced by Clerk; not drift"),
+  ];
+  if (failures.length > 0) {
+    lines.push(row("failed", failures.length, ""));
+    lines.push(...failureLines(failures, failures.length));
+  }
+  if (r.repaired) {
+    const p = r.repaired;
+    lines.push(
+      `  Repaired: ${fmt(p.applied)} written, ${fmt(p.restored)} restored, ` +
+        `${fmt(p.tombstoned)} orphans tombstoned` +
+        (p.stale ? `, ${fmt(p.stale)} skipped (a webhook was newer)` : "") +
+        (p.unchanged ? `, ${fmt(p.unchanged)} already fixed meanwhile` : ""),
+    );
+  }
+  return lines;
+}
+
+// "4 users, 1 organization": the kinds with a non-zero count.
+function driftList(report: ReconcileReport, count: (r: KindReport) => number): string {
+  const parts = KINDS.filter((kind) => count(report.kinds[kind]) > 0)
+    .map((kind) => counted(count(report.kinds[kind]), kind));
+  return parts.length > 0 ? parts.join(", ") : counted(0, "users");
 }
 
 function row(label: string, count: number, note: string): string {
@@ -119,7 +160,7 @@ function examples(ids: string[]): string {
 
 function failureLines(failures: Failure[], count: number): string[] {
   const lines = failures.slice(0, SHOWN).map((f) =>
-    `    ${printable(f.userId)}: ${printable(f.reason)}`
+    `    ${printable(f.id)}: ${printable(f.reason)}`
   );
   if (count > lines.length) lines.push(`    … and ${fmt(count - lines.length)} more`);
   return lines;

@@ -1,14 +1,22 @@
-/** The backfill: every Clerk user, page by page, through the guarded batch write. Resumable. */
+/**
+ * The backfill: every Clerk user, then every organization, then every membership, page by page,
+ * through the guarded batch writes. Resumable in any phase.
+ */
 import { printable } from "../supabase/functions/_shared/log.ts";
-import type { ClerkSource } from "./clerk_source.ts";
+import type { ClerkListing, ClerkObject, ClerkSources } from "./clerk_source.ts";
+import { type Kind, KINDS, NOUN, type PerKind, perKind } from "./kinds.ts";
 import {
   type FreshPage,
   handled,
-  mapUsers,
+  mapItems,
+  MEMBERSHIP_ROWS,
+  ORGANIZATION_ROWS,
   readPages,
+  type RowKind,
   START,
   text,
-  writeProfiles,
+  USER_ROWS,
+  writeRows,
 } from "./pages.ts";
 import { type Progress, silentProgress } from "./progress.ts";
 import {
@@ -16,7 +24,8 @@ import {
   checkResume,
   clearState,
   type Counts,
-  emptyCounts,
+  countsTotal,
+  emptyKindCounts,
   type Failure,
   loadState,
   MAX_FAILURES_KEPT,
@@ -25,7 +34,7 @@ import {
 } from "./state.ts";
 import type { BackfillStore, SyncOutcome } from "./store.ts";
 
-/** Pages written at the same time by default (disjoint users: their locks never collide). */
+/** Pages written at the same time by default (disjoint objects: their locks never collide). */
 export const DEFAULT_CONCURRENCY = 4;
 
 /** Options of {@linkcode runBackfill}. */
@@ -36,8 +45,8 @@ export interface BackfillOptions {
   resume: boolean;
   /** Identifies the Clerk instance and project (a resume must match it). */
   target: string;
-  /** Makes the progress display once the starting point is known. */
-  progress?: (startDone: number) => Progress;
+  /** Makes the progress display of a phase once its starting point is known. */
+  progress?: (kind: Kind, startDone: number) => Progress;
   /** Notes for the operator (resume, retries). */
   log?: (line: string) => void;
   /** Aborting stops the run after the pages being written; `--resume` continues it. */
@@ -49,38 +58,48 @@ export interface BackfillOptions {
 /** The outcome of a backfill run. */
 export interface BackfillResult {
   /** Counts over the whole backfill, a resumed run's earlier part included. */
-  counts: Counts;
+  counts: PerKind<Counts>;
   /** The part of `counts` carried over from the resume file (null unless resumed). */
-  carried: Counts | null;
+  carried: PerKind<Counts> | null;
   failures: Failure[];
-  /** Users Clerk reported at the end. */
-  total: number;
-  /** Users read in this run. */
+  /** Clerk's count of each kind when its phase ended in this run (null: not read in this run). */
+  totals: PerKind<number | null>;
+  /** The phase the run ended in: the last one when it completed. */
+  phase: Kind;
+  /** Objects written in this run, all kinds. */
   processed: number;
-  /** Users done before this run (0 unless resumed). */
-  startDone: number;
-  /** True when the signal stopped the run before the last page. */
+  /** True when the signal stopped the run before the last page of the last phase. */
   interrupted: boolean;
   seconds: number;
 }
 
-/** Pages through all Clerk users (oldest first) and writes each page in one database call. */
+const ROWS: { [K in Kind]: RowKind<ClerkObject, unknown> } = {
+  users: USER_ROWS as RowKind<ClerkObject, unknown>,
+  organizations: ORGANIZATION_ROWS as RowKind<ClerkObject, unknown>,
+  memberships: MEMBERSHIP_ROWS as RowKind<ClerkObject, unknown>,
+};
+
+/**
+ * Pages through Clerk's users, organizations and memberships (each oldest first) and writes
+ * each page in one database call. The phases run in that order, each to its end: a membership
+ * needs its organization's row.
+ */
 export async function runBackfill(
-  source: ClerkSource,
+  sources: ClerkSources,
   store: BackfillStore,
   options: BackfillOptions,
 ): Promise<BackfillResult> {
   const log = options.log ?? (() => {});
   const started = performance.now();
   const now = new Date().toISOString();
-  const total = await source.count();
   let state: BackfillState = {
-    version: 2,
+    version: 3,
     target: options.target,
+    phase: KINDS[0],
     cursor: START,
     done: 0,
-    total,
-    counts: emptyCounts(),
+    total: 0,
+    counts: emptyKindCounts(),
     failures: [],
     startedAt: now,
     updatedAt: now,
@@ -92,28 +111,89 @@ export async function runBackfill(
     if (options.resume || !(error instanceof StateError)) throw error;
     log(`Found ${options.statePath}, which cannot be resumed; starting over.`);
   }
-  let carried: Counts | null = null;
+  let carried: PerKind<Counts> | null = null;
+  let resuming: BackfillState | null = null;
   if (saved && options.resume) {
     if (saved.target !== options.target) {
       throw new Error(
         `${options.statePath} belongs to another run (${saved.target}); remove it to start over`,
       );
     }
-    checkResume(options.statePath, saved, { total, now: Date.now() });
-    state = { ...saved, total };
-    carried = { ...saved.counts };
-    log(`Resuming after user ${saved.done} of ${total} (from ${options.statePath}).`);
+    state = saved;
+    resuming = saved;
+    carried = structuredClone(saved.counts);
   } else if (saved) {
-    log(`Found an unfinished run after user ${saved.done}; starting over (--resume continues it).`);
+    log(
+      `Found an unfinished run (${saved.phase}: ${saved.done} done); starting over ` +
+        "(--resume continues it).",
+    );
   } else if (options.resume) {
     log(`No ${options.statePath} to resume from; starting from the first user.`);
   }
 
-  const startDone = state.done;
-  const progress = options.progress?.(startDone) ?? silentProgress;
-  progress.update(startDone, total);
+  const totals: PerKind<number | null> = perKind(() => null);
+  const first = KINDS.indexOf(state.phase);
+  let complete = false;
+  for (const kind of KINDS.slice(first)) {
+    complete = false;
+    if (kind !== state.phase) {
+      // The previous phase is complete: the state file now says so.
+      state = { ...state, phase: kind, cursor: START, done: 0, total: 0, updatedAt: iso() };
+      await saveState(options.statePath, state);
+    }
+    if (options.signal?.aborted) break;
+    const total = await sources[kind].count();
+    if (resuming?.phase === kind) {
+      checkResume(options.statePath, resuming, { total, now: Date.now() });
+      log(
+        `Resuming ${NOUN[kind].many} after ${state.done} of ${total} (from ${options.statePath}).`,
+      );
+    }
+    state = { ...state, total };
+    const phase = await runPhase(ROWS[kind], sources[kind], store, state, options);
+    state = phase.state;
+    totals[kind] = state.total;
+    complete = phase.complete;
+    if (!complete) break;
+  }
+  if (complete) await clearState(options.statePath);
+  const carriedTotal = carried ? KINDS.reduce((n, k) => n + countsTotal(carried[k]), 0) : 0;
+  return {
+    counts: state.counts,
+    carried,
+    failures: state.failures,
+    totals,
+    phase: state.phase,
+    processed: KINDS.reduce((n, k) => n + countsTotal(state.counts[k]), 0) - carriedTotal,
+    interrupted: !complete,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+function iso(): string {
+  return new Date().toISOString();
+}
+
+interface Written {
+  outcomes: Map<string, SyncOutcome>;
+  failures: Failure[];
+}
+
+/** Reads one listing from the state's cursor to its end (or an interrupt), committing pages. */
+async function runPhase<J extends ClerkObject, R>(
+  rows: RowKind<J, R>,
+  listing: ClerkListing<J>,
+  store: BackfillStore,
+  initial: BackfillState,
+  options: BackfillOptions,
+): Promise<{ state: BackfillState; complete: boolean }> {
+  const log = options.log ?? (() => {});
+  const kind = rows.kind;
+  let state = initial;
+  const progress = options.progress?.(kind, state.done) ?? silentProgress;
+  progress.update(state.done, state.total);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
-  const queue: { page: FreshPage; written: Promise<Written> }[] = [];
+  const queue: { page: FreshPage<J>; written: Promise<Written> }[] = [];
   let complete = false;
   let readError: unknown = undefined;
   let writeError: unknown = undefined;
@@ -132,18 +212,18 @@ export async function runBackfill(
     }
     if (writeError !== undefined) return;
     const { page } = job;
-    const counts = { ...state.counts };
+    const counts = { ...state.counts[kind] };
     for (const outcome of written.outcomes.values()) counts[outcome]++;
     counts.failed += written.failures.length;
     state = {
       ...state,
       cursor: page.cursor,
-      // Each user written counts once, so that the counts always add up to done.
+      // Each object written counts once, so that the counts always add up to done.
       done: state.done + written.outcomes.size + written.failures.length,
       total: page.totalCount,
-      counts,
+      counts: { ...state.counts, [kind]: counts },
       failures: [...state.failures, ...written.failures].slice(0, MAX_FAILURES_KEPT),
-      updatedAt: new Date().toISOString(),
+      updatedAt: iso(),
     };
     await saveState(options.statePath, state);
     progress.update(state.done, state.total);
@@ -151,10 +231,10 @@ export async function runBackfill(
   }
 
   try {
-    for await (const page of readPages(source, state.cursor, options.signal)) {
+    for await (const page of readPages(listing, state.cursor, options.signal)) {
       // Interrupted: start nothing new. A page read but not written is read again on resume.
       if (options.signal?.aborted || writeError !== undefined) break;
-      queue.push({ page, written: handled(writePage(store, page)) });
+      queue.push({ page, written: handled(writePage(store, rows, page)) });
       while (queue.length >= concurrency) await commitOldest();
     }
   } catch (error) {
@@ -167,27 +247,15 @@ export async function runBackfill(
     if (!options.signal?.aborted) throw failure;
     log(`Stopped while waiting: ${printable(text(failure))}`);
   }
-  const interrupted = !complete;
-  if (!interrupted) await clearState(options.statePath);
-  return {
-    counts: state.counts,
-    carried,
-    failures: state.failures,
-    total: state.total,
-    processed: state.done - startDone,
-    startDone,
-    interrupted,
-    seconds: (performance.now() - started) / 1000,
-  };
+  return { state, complete };
 }
 
-interface Written {
-  outcomes: Map<string, SyncOutcome>;
-  failures: Failure[];
-}
-
-async function writePage(store: BackfillStore, page: FreshPage): Promise<Written> {
-  const mapped = mapUsers(page.users);
-  const written = await writeProfiles(store, mapped.profiles);
+async function writePage<J extends ClerkObject, R>(
+  store: BackfillStore,
+  rows: RowKind<J, R>,
+  page: FreshPage<J>,
+): Promise<Written> {
+  const mapped = mapItems(rows, page.items);
+  const written = await writeRows(store, rows, mapped.rows);
   return { outcomes: written.outcomes, failures: [...mapped.failures, ...written.failures] };
 }

@@ -13,7 +13,7 @@ import postgres from "postgres";
 import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { type Profile, toProfile } from "../supabase/functions/_shared/clerk_user.ts";
-import { createClerkSource } from "../backfill/clerk_source.ts";
+import { createClerkSources } from "../backfill/clerk_source.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { createSupabaseBackfillStore } from "../backfill/store.ts";
 import { fakeClerkUser } from "../tests/support/clerk_api_stand_in.ts";
@@ -72,10 +72,10 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
     const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     });
-    const users = createClerkClient({
+    const clerk = createClerkClient({
       secretKey: services.clerkSecretKey,
       apiUrl: services.clerkUrl,
-    }).users;
+    });
 
     const results: BackfillPair[] = [];
     for (let pair = 0; pair < pairs; pair++) {
@@ -85,13 +85,13 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
       await sql`truncate public.profiles cascade`;
       const started = performance.now();
       const result = await runBackfill(
-        createClerkSource(users),
+        createClerkSources(clerk),
         createSupabaseBackfillStore(supabase),
         { statePath: `${dir}/state.json`, resume: false, target: "bench" },
       );
       const backfillSeconds = (performance.now() - started) / 1000;
-      if (result.counts.applied !== count) {
-        throw new Error(`backfill applied ${result.counts.applied} of ${count} users`);
+      if (result.counts.users.applied !== count) {
+        throw new Error(`backfill applied ${result.counts.users.applied} of ${count} users`);
       }
       const [{ n }] = await sql`select count(*)::int as n from public.profiles`;
       if (n !== count) throw new Error(`profiles holds ${n} rows, expected ${count}`);

@@ -4,14 +4,27 @@ import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { toProfile } from "../supabase/functions/_shared/clerk_user.ts";
 import { EXIT, runCli } from "../backfill/cli.ts";
-import { classifyClerkError, createClerkSource } from "../backfill/clerk_source.ts";
+import { classifyClerkError, createClerkSources } from "../backfill/clerk_source.ts";
 import { parseArgs, readEnv, UsageError } from "../backfill/config.ts";
 import { createProgress } from "../backfill/progress.ts";
-import type { ReconcileReport } from "../backfill/reconcile.ts";
+import { emptyKindReport, type ReconcileReport } from "../backfill/reconcile.ts";
 import { formatBackfillSummary, formatReconcileReport } from "../backfill/report.ts";
 import { type BackfillResult, runBackfill } from "../backfill/run_backfill.ts";
-import { type BackfillState, emptyCounts, loadState, saveState } from "../backfill/state.ts";
-import { type BackfillStore, createSupabaseBackfillStore } from "../backfill/store.ts";
+import { type Kind, KINDS } from "../backfill/kinds.ts";
+import {
+  type BackfillState,
+  emptyCounts,
+  emptyKindCounts,
+  loadState,
+  saveState,
+} from "../backfill/state.ts";
+import {
+  type BackfillStore,
+  CALL_TIMEOUT_MS,
+  classifyRpcError,
+  createSupabaseBackfillStore,
+  RpcError,
+} from "../backfill/store.ts";
 import {
   type ClerkApiStandIn,
   type ClerkUserObject,
@@ -19,8 +32,12 @@ import {
   startClerkApiStandIn,
 } from "./support/clerk_api_stand_in.ts";
 import { roleJwt } from "./support/jwt.ts";
-import { type PgCluster, startCluster } from "./support/pg_cluster.ts";
-import { createPostgrestStandIn, type PostgrestStandIn } from "./support/postgrest_stand_in.ts";
+import { applyMirror, type PgCluster, startCluster } from "./support/pg_cluster.ts";
+import {
+  createPostgrestStandIn,
+  type PostgrestStandIn,
+  type PostgrestStandInOptions,
+} from "./support/postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./support/test_database.ts";
 
 const JWT_SECRET = "backfill-test-jwt-secret-with-at-least-32-characters";
@@ -89,7 +106,7 @@ async function withHarness(
 
 function sourceFor(clerk: ClerkApiStandIn, retry = {}) {
   const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
-  return createClerkSource(client.users, { retry: { ...FAST_RETRY, ...retry } });
+  return createClerkSources(client, { retry: { ...FAST_RETRY, ...retry } });
 }
 
 function recorder(isTerminal = false) {
@@ -137,10 +154,11 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
       statePath: h.statePath,
       resume: false,
       target: "test",
-      progress: (startDone) => createProgress(out, { label: "backfill", startDone }),
+      progress: (kind, startDone) =>
+        createProgress(out, { label: `backfill ${kind}`, unit: kind, startDone }),
     });
 
-    assert.deepEqual(result.counts, {
+    assert.deepEqual(result.counts.users, {
       applied: 2345,
       restored: 0,
       stale: 0,
@@ -171,7 +189,7 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
       },
       toProfile(all[1234]),
     );
-    assert.match(out.text(), /^backfill: 2,345\/2,345 100%, [\d,]+ users\/s {2}ETA 0:00\n$/m);
+    assert.match(out.text(), /^backfill users: 2,345\/2,345 100%, [\d,]+ users\/s {2}ETA 0:00\n/m);
     assert.equal(await loadState(h.statePath), null, "the state file is removed at the end");
 
     const again = await runBackfill(sourceFor(h.clerk), h.store, {
@@ -179,7 +197,7 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
       resume: false,
       target: "test",
     });
-    assert.deepEqual(again.counts, {
+    assert.deepEqual(again.counts.users, {
       applied: 0,
       restored: 0,
       stale: 0,
@@ -203,7 +221,7 @@ Deno.test("runBackfill() waits out a 429 with Retry-After and backs off after a 
     );
     const seconds = (performance.now() - started) / 1000;
 
-    assert.deepEqual(result.counts, {
+    assert.deepEqual(result.counts.users, {
       applied: 2345,
       restored: 0,
       stale: 0,
@@ -283,7 +301,7 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
       signal: controller.signal,
     });
     assert.equal(first.interrupted, true);
-    assert.equal(first.counts.applied, 975);
+    assert.equal(first.counts.users.applied, 975);
     assert.equal(await profileCount(h.sql, p), 975);
     const state = await loadState(h.statePath);
     assert.equal(state?.done, 975);
@@ -300,15 +318,14 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
       new URLSearchParams(r.query).get("offset")
     );
     assert.deepEqual(offsets, ["950", "1425", "1900"], "no page is read again");
-    assert.equal(second.startDone, 975);
-    assert.deepEqual(second.carried, {
+    assert.deepEqual(second.carried?.users, {
       applied: 975,
       restored: 0,
       stale: 0,
       unchanged: 0,
       failed: 0,
     });
-    assert.deepEqual(second.counts, {
+    assert.deepEqual(second.counts.users, {
       applied: 2345,
       restored: 0,
       stale: 0,
@@ -335,7 +352,7 @@ Deno.test("runBackfill() skips nobody when users are deleted between two pages",
       resume: false,
       target: "test",
     });
-    assert.deepEqual(result.counts, {
+    assert.deepEqual(result.counts.users, {
       applied: 1500,
       restored: 0,
       stale: 0,
@@ -375,7 +392,7 @@ Deno.test("runBackfill() keeps its place after a crash, and refuses another run'
       resume: true,
       target: "test",
     });
-    assert.deepEqual(resumed.counts, {
+    assert.deepEqual(resumed.counts.users, {
       applied: 1200,
       restored: 0,
       stale: 0,
@@ -416,7 +433,7 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
       target: "test",
     });
 
-    assert.deepEqual(result.counts, {
+    assert.deepEqual(result.counts.users, {
       applied: 1197,
       restored: 0,
       stale: 3,
@@ -440,7 +457,7 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
       resume: false,
       target: "test",
     });
-    assert.deepEqual(again.counts, {
+    assert.deepEqual(again.counts.users, {
       applied: 0,
       restored: 0,
       stale: 2,
@@ -461,8 +478,14 @@ Deno.test("runBackfill() counts a user it cannot map as failed and writes the re
       resume: false,
       target: "test",
     });
-    assert.deepEqual(result.counts, { applied: 9, restored: 0, stale: 0, unchanged: 0, failed: 1 });
-    assert.equal(result.failures[0].userId, all[3].id);
+    assert.deepEqual(result.counts.users, {
+      applied: 9,
+      restored: 0,
+      stale: 0,
+      unchanged: 0,
+      failed: 1,
+    });
+    assert.equal(result.failures[0].id, all[3].id);
     assert.match(result.failures[0].reason, /updated_at is not a valid timestamp/);
   });
 });
@@ -618,7 +641,7 @@ Deno.test("reconcile reports planted drift (exit 1), --apply repairs it (exit 0)
       assert.equal(dry.code, EXIT.drift, dry.stdout);
       assert.match(dry.stdout, new RegExp(`missing in Supabase +1  ${lost.id}\\n`));
       assert.match(dry.stdout, new RegExp(`older than Clerk +1  ${outdated.id}\\n`));
-      assert.match(dry.stdout, new RegExp(`orphaned profiles +2  ${goneInClerk.id}, user_stray`));
+      assert.match(dry.stdout, new RegExp(`orphaned rows +2  ${goneInClerk.id}, user_stray`));
       assert.match(dry.stdout, /Drift: 4 users\. Run with --apply to repair\./);
       assert.deepEqual(await h.sql`select * from public.profiles order by user_id`, before);
 
@@ -659,7 +682,7 @@ Deno.test("reconcile reports planted drift (exit 1), --apply repairs it (exit 0)
       const rerun = await cli(h, []);
       assert.equal(rerun.code, EXIT.ok);
       assert.match(rerun.stdout, /unchanged +1,099/);
-      assert.match(rerun.stdout, /stale +1 {2}kept newer webhook data or an announced deletion/);
+      assert.match(rerun.stdout, /stale +1 +0 +0 {2}kept newer webhook data or a deletion/);
       assert.equal(await profileCount(h.sql, ""), 1099);
     });
   });
@@ -755,11 +778,11 @@ Deno.test("reconcile --apply with another instance's key writes nothing; the rig
         // ...which the right key lifts: the backfill restores every user...
         const backfill = await cli(h, []);
         assert.equal(backfill.code, EXIT.ok, backfill.stdout);
-        assert.match(backfill.stdout, /restored +73 {2}inferred tombstone lifted/);
+        assert.match(backfill.stdout, /restored +73 +0 +0 {2}inferred tombstone lifted/);
         // ...and reconcile tombstones the other instance's 3 users (3 of 76: under both limits).
         const repair = await cli(h, ["--apply"]);
         assert.equal(repair.code, EXIT.ok, repair.stdout);
-        assert.match(repair.stdout, /orphaned profiles +3 {2}user_other_0000001/);
+        assert.match(repair.stdout, /orphaned rows +3 {2}user_other_0000001/);
         assert.match(repair.stdout, /Drift: 3 users found, all repaired\.$/);
         const after = await cli(h, ["--dry-run"]);
         assert.equal(after.code, EXIT.ok, after.stdout);
@@ -812,12 +835,12 @@ Deno.test("the tombstone-kinds migration calls a tombstone announced when the lo
   const cluster = await startCluster({ migrate: false });
   const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
   try {
+    await applyMirror(cluster);
     const root = new URL("../", import.meta.url).pathname;
     const migrations = [...Deno.readDirSync(`${root}supabase/migrations`)]
       .map((entry) => entry.name).filter((name) => name.endsWith(".sql")).sort();
     const kinds = "20261129120000_clerk_inferred_tombstones.sql";
     assert.ok(migrations.includes(kinds));
-    await sql.unsafe(await Deno.readTextFile(`${root}tests/support/supabase_mirror.sql`));
     for (const name of migrations.filter((name) => name < kinds)) {
       await sql.unsafe(await Deno.readTextFile(`${root}supabase/migrations/${name}`));
     }
@@ -908,25 +931,40 @@ Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the
     const secondOut = new TextDecoder().decode(second.stdout);
     const secondErr = new TextDecoder().decode(second.stderr);
     assert.equal(second.code, 0, secondOut + secondErr);
-    assert.match(secondErr, /Resuming after user 975 of 2345/);
-    assert.match(secondOut, /Backfill finished: 2,345 of 2,345 Clerk users, 1,370 in this run/);
-    assert.match(secondOut, /^ +total +this run +carried over$/m);
-    assert.match(secondOut, /^ {2}applied +2,345 +1,370 +975 {2}inserted or updated$/m);
+    assert.match(secondErr, /Resuming users after 975 of 2345/);
+    assert.match(
+      secondOut,
+      /Backfill finished: 2,345 of 2,345 Clerk users, 0 of 0 organizations, 0 of 0 memberships; 1,370 in this run/,
+    );
+    assert.match(secondOut, /^ +users +organizations +memberships$/m);
+    assert.match(secondOut, /^ {2}applied +2,345 +0 +0 {2}inserted or updated$/m);
+    assert.match(secondOut, /^ {2}carried over +975 +0 +0 {2}written before this run/m);
     assert.match(secondOut, /^ {2}stale +0 +0 +0 {2}kept newer/m);
     assert.equal(await profileCount(h.sql, p), 2345);
   });
 });
 
-/** A consistent state file of a run that wrote `done` users (all applied) up to `offset`. */
-function savedState(done: number, cursor: Partial<BackfillState["cursor"]> = {}): BackfillState {
+/**
+ * A consistent state file of a run that wrote `done` objects of `phase` (all applied) up to
+ * `offset`, after (for a later phase) 10 applied objects of each phase before.
+ */
+function savedState(
+  done: number,
+  cursor: Partial<BackfillState["cursor"]> = {},
+  phase: Kind = "users",
+): BackfillState {
   const now = new Date().toISOString();
+  const counts = emptyKindCounts();
+  for (const kind of KINDS.slice(0, KINDS.indexOf(phase))) counts[kind].applied = 10;
+  counts[phase].applied = done;
   return {
-    version: 2,
+    version: 3,
     target: "test",
+    phase,
     cursor: { offset: done, lastCreatedAt: Date.UTC(2024, 0, 1), lastIds: ["user_x"], ...cursor },
     done,
     total: done,
-    counts: { ...emptyCounts(), applied: done },
+    counts,
     failures: [],
     startedAt: now,
     updatedAt: now,
@@ -952,6 +990,17 @@ Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's
       resume(),
       /cannot be resumed: its cursor \(offset 500\) is past the 10 users Clerk has now/,
     );
+    // The checks hold in every phase, against the count of that phase's listing.
+    await saveState(h.statePath, savedState(3, { offset: 3 }, "organizations"));
+    await assert.rejects(
+      resume(),
+      /cannot be resumed: its cursor \(offset 3\) is past the 0 organizations Clerk has now/,
+    );
+    await saveState(
+      h.statePath,
+      savedState(3, { lastCreatedAt: Date.now() + 86_400_000 }, "memberships"),
+    );
+    await assert.rejects(resume(), /its cursor is in the future \(a membership created at /);
     assert.equal(await profileCount(h.sql, p), 0, "nothing written");
 
     // Through the command: exit 2 and the message; without --resume the file is ignored.
@@ -962,7 +1011,7 @@ Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's
     assert.match(refused.stderr, /Start over without --resume \(safe: every write is guarded/);
     const fresh = await cli(h, []);
     assert.equal(fresh.code, EXIT.ok, fresh.stdout + fresh.stderr);
-    assert.match(fresh.stderr, /Found an unfinished run after user 500; starting over/);
+    assert.match(fresh.stderr, /Found an unfinished run \(users: 500 done\); starting over/);
     assert.equal(await profileCount(h.sql, p), 10);
   });
 });
@@ -975,18 +1024,47 @@ Deno.test("loadState() refuses counts that do not add up to done, negative ones,
     const good = savedState(975);
     await write(good);
     assert.deepEqual(await loadState(path), good);
+    const inPhase = savedState(20, {}, "memberships");
+    await write(inPhase);
+    assert.deepEqual(await loadState(path), inPhase);
+    const users = (counts: Record<string, number>) => ({ ...good.counts, users: counts });
     const cases: [unknown, RegExp][] = [
-      [{ ...good, done: 1000 }, /its counts add up to 975, not to done \(1000\)/],
+      [{ ...good, done: 1000 }, /its counts of users add up to 975, not to done \(1000\)/],
       [
-        { ...good, counts: { ...good.counts, applied: 980, stale: -5 } },
+        { ...good, counts: users({ ...good.counts.users, applied: 980, stale: -5 }) },
         /its counts are not all counts/,
       ],
-      [{ ...good, counts: { ...good.counts, applied: 975.5 } }, /its counts are not all counts/],
-      [{ ...good, counts: { applied: 975, stale: 0, unchanged: 0, failed: 0 } }, /not all counts/],
-      [{ ...good, failures: [{ userId: "user_1", reason: "x" }] }, /failures do not match/],
+      [
+        { ...good, counts: users({ ...good.counts.users, applied: 975.5 }) },
+        /its counts are not all counts/,
+      ],
+      [
+        { ...good, counts: users({ applied: 975, stale: 0, unchanged: 0, failed: 0 }) },
+        /not all counts/,
+      ],
+      [{ ...good, counts: { users: good.counts.users } }, /not all counts/],
+      [
+        { ...good, counts: { ...good.counts, organizations: { ...emptyCounts(), stale: 1 } } },
+        /it counts organizations before their phase/,
+      ],
+      [{ ...inPhase, done: 30 }, /its counts of memberships add up to 20, not to done \(30\)/],
+      [{ ...good, phase: "teams" }, /its phase is not users, organizations or memberships/],
+      [
+        { ...good, failures: [{ kind: "users", id: "user_1", reason: "x" }] },
+        /failures do not match/,
+      ],
+      [
+        {
+          ...good,
+          counts: users({ ...good.counts.users, applied: 974, failed: 1 }),
+          failures: [{ userId: "user_1", reason: "x" }],
+        },
+        /failures do not match/,
+      ],
       [{ ...good, cursor: { ...good.cursor, offset: -1 } }, /its cursor is malformed/],
       [{ ...good, cursor: { ...good.cursor, lastCreatedAt: "soon" } }, /its cursor is malformed/],
       [{ ...good, version: 1 }, /written by an older version/],
+      [{ ...good, version: 2 }, /written by an older version/],
       [{ ...good, startedAt: "yesterday" }, /its times are malformed/],
       [[], /not a backfill state file/],
     ];
@@ -1032,18 +1110,13 @@ Deno.test("formatReconcileReport() and formatBackfillSummary() print values from
   const hostile = "user_a\nSuccessfully synced profile for user user_b\u2028\u202e";
   const report: ReconcileReport = {
     apply: false,
-    clerkUsers: 2,
-    profiles: 1,
-    inSync: 0,
-    newer: 0,
-    deleted: 0,
-    missing: [hostile],
-    outdated: [],
-    restorable: [],
-    orphans: [hostile],
-    repaired: null,
+    kinds: {
+      users: { ...emptyKindReport("users"), clerk: 2, rows: 1, missing: [hostile] },
+      organizations: { ...emptyKindReport("organizations"), orphans: [`org_${hostile}`] },
+      memberships: { ...emptyKindReport("memberships"), outdated: [`orgmem_${hostile}`] },
+    },
     refused: null,
-    failures: [{ userId: hostile, reason: "no valid updated_at\r\nIn sync." }],
+    failures: [{ kind: "users", id: hostile, reason: "no valid updated_at\r\nIn sync." }],
     interrupted: false,
     seconds: 0,
   };
@@ -1053,21 +1126,31 @@ Deno.test("formatReconcileReport() and formatBackfillSummary() print values from
     text,
     /missing in Supabase +1 {2}user_a\\nSuccessfully synced .*user_b\\u2028\\u202e\n/,
   );
+  assert.match(text, /orphaned rows +1 {2}org_user_a\\nSuccessfully synced .*\\u202e\n/);
+  assert.match(text, /older than Clerk +1 {2}orgmem_user_a\\nSuccessfully synced .*\\u202e\n/);
   assert.match(text, /user_a\\n.*: no valid updated_at\\r\\nIn sync\.\n/);
+  assert.match(text, /Drift: 1 user, 1 organization, 1 membership\. Run with --apply/);
 
+  const counts = emptyKindCounts();
+  counts.users.failed = 1;
+  counts.memberships.failed = 1;
   const result: BackfillResult = {
-    counts: { ...emptyCounts(), failed: 1 },
+    counts,
     carried: null,
-    failures: [{ userId: hostile, reason: "\x1b[31mred" }],
-    total: 1,
-    processed: 1,
-    startDone: 0,
+    failures: [
+      { kind: "users", id: hostile, reason: "\x1b[31mred" },
+      { kind: "memberships", id: `orgmem_${hostile}`, reason: "data.role is missing" },
+    ],
+    totals: { users: 1, organizations: 0, memberships: 1 },
+    phase: "memberships",
+    processed: 2,
     interrupted: false,
     seconds: 1,
   };
   const summary = formatBackfillSummary(result, "state.json");
   assert.doesNotMatch(summary, /^Successfully/m);
-  assert.match(summary, /: \\u001b\[31mred$/);
+  assert.match(summary, /: \\u001b\[31mred\n {4}orgmem_user_a\\n.*: data\.role is missing$/);
+  assert.match(summary, /^ {2}failed +1 +0 +1$/m);
 });
 
 // ---- units ----
@@ -1086,6 +1169,141 @@ Deno.test("classifyClerkError() retries 429 after Retry-After, 5xx and network f
   );
   assert.equal(classifyClerkError({ status: 401 }).kind, "fatal");
   assert.equal(classifyClerkError(new TypeError("bug")).kind, "fatal");
+});
+
+/** A backfill store on its own PostgREST stand-in (options: the stand-in's), and its retries. */
+async function withRetryingStore(
+  options: Partial<PostgrestStandInOptions>,
+  fn: (
+    store: BackfillStore,
+    notes: string[],
+    onRetry: (then: () => unknown) => void,
+  ) => Promise<void>,
+): Promise<void> {
+  const rest = createPostgrestStandIn({
+    jwtSecret: JWT_SECRET,
+    secretKeys: [SECRET_KEY],
+    ...options,
+    databaseUrl: options.databaseUrl ?? roleUrl("authenticator"),
+  });
+  const notes: string[] = [];
+  let next: (() => unknown) | null = null;
+  const supabase = createClient("http://stand-in.local", SECRET_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    global: { fetch: (input, init) => rest.handler(new Request(input, init)) },
+  });
+  const store = createSupabaseBackfillStore(supabase, {
+    retry: {
+      ...FAST_RETRY,
+      onRetry: (notice) => {
+        notes.push(notice.reason);
+        next?.();
+        next = null;
+      },
+    },
+  });
+  try {
+    await fn(store, notes, (then) => next = then);
+  } finally {
+    await rest.close();
+  }
+}
+
+Deno.test("createSupabaseBackfillStore() retries a page whose lock wait the server cancelled (55P03)", async () => {
+  const user = fakeClerkUser(1, { prefix: prefix() });
+  const url = new URL(roleUrl("authenticator"));
+  // The platform's 8 s lock_timeout, shortened: a startup option overrides the role's setting.
+  url.searchParams.set("lock_timeout", "200ms");
+  const sql = postgres(databaseUrl(), { max: 1, onnotice: () => {} });
+  const holder = await sql.reserve();
+  try {
+    await holder`begin`;
+    await holder`select clerk_sync.lock_users(array[${user.id}]::text[])`;
+    await withRetryingStore({ databaseUrl: url.toString() }, async (store, notes, onRetry) => {
+      onRetry(() => holder`commit`.execute());
+      const outcomes = await store.syncUsers([toProfile(user)]);
+      assert.deepEqual([...outcomes], [[user.id, "applied"]]);
+      assert.deepEqual(notes, [
+        "sync_clerk_users: HTTP 500 55P03: canceling statement due to lock timeout",
+      ]);
+    });
+  } finally {
+    await holder`rollback`.catch(() => {});
+    holder.release();
+    await sql.end();
+  }
+});
+
+Deno.test("createSupabaseBackfillStore() retries the gateway's 520 and 502 pages", async () => {
+  const user = fakeClerkUser(1, { prefix: prefix() });
+  const faults: (520 | 502)[] = [520, 502];
+  await withRetryingStore({ gatewayFault: () => faults.shift() ?? null }, async (store, notes) => {
+    const outcomes = await store.syncUsers([toProfile(user)]);
+    assert.deepEqual([...outcomes], [[user.id, "applied"]]);
+    assert.deepEqual(notes, [
+      "sync_clerk_users: HTTP 520: stand-in.local | 520: Web server is returning an unknown error",
+      "sync_clerk_users: HTTP 502: stand-in.local | 502: Bad gateway",
+    ]);
+  });
+});
+
+Deno.test("classifyRpcError() retries what the webhook answers 503 for, and nothing else", () => {
+  const verdict = (status: number, code: string) =>
+    classifyRpcError(new RpcError("f", status, code, "m")).kind;
+  const transient: [number, string][] = [
+    [0, ""],
+    [500, "55P03"],
+    [500, "57014"],
+    [503, "57P01"],
+    [500, "57P02"],
+    [500, "57P03"],
+    [503, "08006"],
+    [503, "53300"],
+    [503, "PGRST000"],
+    [503, "PGRST001"],
+    [503, "PGRST002"],
+    [504, "PGRST003"],
+    [502, ""],
+    [520, ""],
+    [522, ""],
+    [500, ""],
+    [500, "40001"],
+    [500, "40P01"],
+  ];
+  for (const [status, code] of transient) {
+    assert.equal(verdict(status, code), "transient", `${status} ${code}`);
+  }
+  const fatal: [number, string][] = [
+    [500, "53400"],
+    [500, "XX000"],
+    [400, "22023"],
+    [401, "42501"],
+    [404, "PGRST202"],
+    [200, ""],
+  ];
+  for (const [status, code] of fatal) {
+    assert.equal(verdict(status, code), "fatal", `${status} ${code}`);
+  }
+  assert.equal(verdict(429, ""), "rate_limited");
+  assert.equal(classifyRpcError(new RpcError("f", 0, "", "m", true)).kind, "transient");
+});
+
+Deno.test("the backfill's per-call deadline is just over the server's statement and lock timeouts", async () => {
+  const sql = postgres(databaseUrl(), { max: 1, onnotice: () => {} });
+  try {
+    // What a call through PostgREST runs under: authenticator's settings (service_role has none).
+    const rows = await sql`
+      select split_part(c, '=', 1) as name, split_part(c, '=', 2) as value
+        from pg_roles, unnest(rolconfig) as c
+       where rolname = 'authenticator'
+         and split_part(c, '=', 1) in ('statement_timeout', 'lock_timeout')`;
+    const limits = Object.fromEntries(rows.map((r) => [r.name, r.value]));
+    assert.deepEqual(limits, { statement_timeout: "8s", lock_timeout: "8s" });
+    assert.ok(CALL_TIMEOUT_MS > 8000, "the server's answer (57014, 55P03) comes first");
+    assert.ok(CALL_TIMEOUT_MS <= 8000 + 5000, `${CALL_TIMEOUT_MS} ms waits on a lost call`);
+  } finally {
+    await sql.end();
+  }
 });
 
 Deno.test("parseArgs() reads the modes; --apply wins over the reconcile script's --dry-run", () => {
