@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need: PostgreSQL 15 with pgTAP, pg_prove and plpgsql_check, and Chromium
-# for the browser test (from Debian's apt, when running as root and they are missing), the pinned
+# Installs what the tests need: PostgreSQL 15 with pgTAP, pg_prove, plpgsql_check (which
+# `supabase db lint` runs) and pg_cron (the README's recipes run in a test), and Chromium for the
+# browser test (from Debian's apt, when running as root and they are missing), the pinned
 # Deno, Supabase CLI and playwright-core (npm), the Deno dependencies from deno.lock, and the
 # esbuild that `deno bundle` uses (the browser test bundles the example page with it).
 set -euo pipefail
@@ -12,6 +13,7 @@ apt_packages=()
 command -v pg_prove >/dev/null 2>&1 || apt_packages+=(libtap-parser-sourcehandler-pgtap-perl)
 command -v psql >/dev/null 2>&1 || apt_packages+=(postgresql-client-15)
 [ -f /usr/share/postgresql/15/extension/plpgsql_check.control ] || apt_packages+=(postgresql-15-plpgsql-check)
+[ -f /usr/share/postgresql/15/extension/pg_cron.control ] || apt_packages+=(postgresql-15-cron)
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -4,6 +4,13 @@
  * authentication (scram-sha-256, one random password per cluster for every login role), and the
  * Supabase mirror plus this project's migrations applied with `supabase db push`.
  *
+ * As on the platform, the bootstrap superuser is `supabase_admin` (initdb -U supabase_admin:
+ * supabase/postgres migrations/db/migrate.sh connects as it), the mirror creates `postgres` and
+ * demotes it (10000000000000_demote-postgres.sql), and the migrations run as `postgres`
+ * (`supabase db push --db-url` with the project's `postgres` URL), so SECURITY DEFINER functions
+ * run with the rights they will have there. {@linkcode PgCluster.adminUrl} is for what only a
+ * superuser may do (creating untrusted extensions, as the platform does for a project).
+ *
  * Every helper program (initdb, pg_ctl, psql, the Supabase CLI) runs in a session of its own, as
  * the postmaster does (pg_ctl starts it with setsid()): a Ctrl-C, which the terminal sends to the
  * whole foreground process group, must not kill a `pg_ctl stop` half-way and leave the server
@@ -14,12 +21,23 @@ const PG_BIN = Deno.env.get("PG_BIN") ?? "/usr/lib/postgresql/15/bin";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MIRROR_SQL = `${ROOT}tests/support/supabase_mirror.sql`;
 
+/**
+ * Default privileges in `public` for what `postgres` creates: `legacy` (ALL to anon,
+ * authenticated and service_role, projects with "Default privileges for new entities") or
+ * `none` (projects created since 2026-10-30). See tests/support/supabase_mirror.sql.
+ */
+export type DefaultPrivileges = "legacy" | "none";
+
 /** A running (or stopped) throwaway cluster. */
 export interface PgCluster {
-  /** Superuser connection URL (the `postgres` role, as migrations run on Supabase). */
+  /** URL of the `postgres` role (not a superuser, owns the migrations), once the mirror ran. */
   readonly url: string;
+  /** URL of the superuser `supabase_admin`, for what only a superuser may do. */
+  readonly adminUrl: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The default privileges the mirror gave `public`. */
+  readonly defaultPrivileges: DefaultPrivileges;
   /** Connection URL for another role of the cluster (for example `authenticator`). */
   urlFor(role: string): string;
   /** Stops the server, keeping the data directory (for fault tests). */
@@ -34,8 +52,20 @@ export interface PgCluster {
 export interface StartOptions {
   /** Port to listen on; a free one when omitted. */
   port?: number;
-  /** Apply the Supabase mirror and the migrations (default true). */
+  /**
+   * Apply the Supabase mirror, create {@linkcode extensions} and apply the migrations (default
+   * true). Without, only `supabase_admin` exists: see {@linkcode applyMirror}.
+   */
   migrate?: boolean;
+  /** Default privileges in `public` (default `none`, as on a project created today). */
+  defaultPrivileges?: DefaultPrivileges;
+  /**
+   * Extensions created by `supabase_admin` in schema `extensions` before the migrations, as the
+   * platform creates them for a project (for example `pgtap`, `plpgsql_check`).
+   */
+  extensions?: string[];
+  /** More server settings (`-c name=value`), for example `shared_preload_libraries`. */
+  settings?: Record<string, string>;
 }
 
 /** Starts a throwaway cluster, with the Supabase mirror and migrations applied by default. */
@@ -47,6 +77,13 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   // With `trust`, any local user could connect as the superuser (and run programs as the OS user
   // through `copy ... from program`); a password known only to this process closes that.
   const password = randomPassword();
+  const defaultPrivileges = options.defaultPrivileges ?? "none";
+  const settings = Object.entries(options.settings ?? {}).map(([name, value]) => {
+    if (!/^[a-z_.]+$/.test(name) || !/^[\w.,:/ -]*$/.test(value)) {
+      throw new Error(`unsupported server setting ${name}=${value}`);
+    }
+    return `-c ${name}='${value}'`;
+  });
   const serverOptions = [
     `-p ${port}`,
     "-c listen_addresses=127.0.0.1",
@@ -56,6 +93,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
     "-c synchronous_commit=off",
     "-c full_page_writes=off",
     "-c max_connections=200",
+    ...settings,
   ].join(" ");
 
   async function start(): Promise<void> {
@@ -115,7 +153,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
       "-D",
       pgdata,
       "-U",
-      "postgres",
+      "supabase_admin",
       "--auth=scram-sha-256",
       `--pwfile=${pwfile}`,
       "--encoding=UTF8",
@@ -132,8 +170,10 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   const urlFor = (role: string) => `postgresql://${role}:${password}@127.0.0.1:${port}/postgres`;
   const cluster: PgCluster = {
     url: urlFor("postgres"),
+    adminUrl: urlFor("supabase_admin"),
     port,
     dataDir,
+    defaultPrivileges,
     urlFor,
     start,
     stop,
@@ -141,7 +181,9 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   };
   if (options.migrate ?? true) {
     try {
-      await migrate(cluster.url);
+      await applyMirror(cluster);
+      await createExtensions(cluster.adminUrl, options.extensions ?? []);
+      await pushMigrations(cluster.url);
     } catch (error) {
       await cluster.destroy();
       throw error;
@@ -151,23 +193,37 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
 }
 
 /**
- * Applies the Supabase mirror with psql, gives its login role `authenticator` the password of
- * `url`, then applies the migrations with `supabase db push`. The password travels in
- * PGPASSWORD and on stdin, never on a command line that `ps` shows.
+ * Applies the Supabase mirror with psql as `supabase_admin`, in the cluster's default-privileges
+ * mode, and gives its login roles `postgres` and `authenticator` the cluster's password. The
+ * password travels in PGPASSWORD and on stdin, never on a command line that `ps` shows.
  */
-export async function migrate(url: string): Promise<void> {
-  const parsed = new URL(url);
-  const password = decodeURIComponent(parsed.password);
-  parsed.password = "";
-  const bare = parsed.toString();
-  const env = { PGPASSWORD: password };
+export async function applyMirror(cluster: PgCluster): Promise<void> {
+  const { bare, env } = splitUrl(cluster.adminUrl);
+  const password = env.PGPASSWORD.replaceAll("'", "''");
   await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bare, "-f", MIRROR_SQL], {
-    env,
+    env: { ...env, PGOPTIONS: `-c mirror.default_privileges=${cluster.defaultPrivileges}` },
   });
   await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bare], {
     env,
-    stdin: `alter role authenticator password '${password.replaceAll("'", "''")}';\n`,
+    stdin: `alter role postgres password '${password}';\n` +
+      `alter role authenticator password '${password}';\n`,
   });
+}
+
+/** Creates `names` in schema `extensions` as the superuser at `adminUrl` (where missing). */
+export async function createExtensions(adminUrl: string, names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  const { bare, env } = splitUrl(adminUrl);
+  const sql = names.map((name) => {
+    if (!/^[a-z_]+$/.test(name)) throw new Error(`unsupported extension name ${name}`);
+    return `create extension if not exists ${name} with schema extensions;\n`;
+  }).join("");
+  await run("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", bare], { env, stdin: sql });
+}
+
+/** Applies the migrations with `supabase db push`, as the role of `url` (`postgres`). */
+export async function pushMigrations(url: string): Promise<void> {
+  const { bare, env } = splitUrl(url);
   await run(`${ROOT}node_modules/.bin/supabase`, [
     "db",
     "push",
@@ -177,6 +233,14 @@ export async function migrate(url: string): Promise<void> {
     "--workdir",
     ROOT,
   ], { env });
+}
+
+// The URL without its password, and the password as libpq's PGPASSWORD.
+function splitUrl(url: string): { bare: string; env: { PGPASSWORD: string } } {
+  const parsed = new URL(url);
+  const password = decodeURIComponent(parsed.password);
+  parsed.password = "";
+  return { bare: parsed.toString(), env: { PGPASSWORD: password } };
 }
 
 /** A TCP port that was free a moment ago. */

@@ -1,6 +1,9 @@
 /** The migrated cluster that scripts/test.ts starts for the Deno suites. */
 
-/** Its superuser URL, from DATABASE_URL; throws when the tests run without scripts/test.ts. */
+/**
+ * Its `postgres` URL, from DATABASE_URL (the migrations' owner, not a superuser, as on the platform;
+ * `roleUrl("supabase_admin")` is the superuser); throws when the tests run without scripts/test.ts.
+ */
 export function databaseUrl(): string {
   const url = Deno.env.get("DATABASE_URL");
   if (!url) throw new Error("DATABASE_URL is not set: run the tests with scripts/test.ts");

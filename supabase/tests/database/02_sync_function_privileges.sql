@@ -4,8 +4,9 @@ begin;
 create extension if not exists pgtap with schema extensions;
 select plan(27);
 
--- Grants on the function. Supabase grants EXECUTE on new functions to anon and authenticated,
--- and PostgreSQL to PUBLIC; the migration must have taken all of that back.
+-- Grants on the function. PostgreSQL grants EXECUTE on new functions to PUBLIC, and Supabase to
+-- anon and authenticated where the project has default privileges (the suite runs with and
+-- without them); the migration must have taken all of that back.
 select function_privs_are(
   'public', 'sync_clerk_user',
   array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],

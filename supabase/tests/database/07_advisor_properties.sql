@@ -206,9 +206,10 @@ drop policy "Probe: the select around the whole expression" on public.profiles;
 drop policy "Probe: bare current_setting" on clerk_sync.webhook_events;
 drop table clerk_rls.advisor_probe_items;
 
--- Probe: SECURITY DEFINER functions. In public, Supabase's default privileges grant EXECUTE to
--- anon and authenticated; in clerk_sync, PostgreSQL's default grants it to PUBLIC; in clerk_rls,
--- one is granted to anon, one to authenticated only (allowed there).
+-- Probe: SECURITY DEFINER functions. In public and clerk_sync, PostgreSQL's default grants
+-- EXECUTE to PUBLIC (and in public Supabase's default privileges, where the project has them, to
+-- anon and authenticated); in clerk_rls, one is granted to anon, one to authenticated only
+-- (allowed there).
 create function public.advisor_probe_definer() returns integer
   language sql security definer set search_path = '' as 'select 1';
 create function clerk_sync.advisor_probe_definer() returns integer
