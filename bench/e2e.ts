@@ -11,7 +11,7 @@ import { type CpuTimes, cpuTimes, perEventMicros } from "./procfs.ts";
 /** The local stack and what the levels measure it with. */
 export interface Rig {
   stack: LocalStack;
-  /** Superuser connection for the table checks. */
+  /** Connection as `postgres` (the migrations' owner) for the table checks. */
   sql: postgres.Sql;
   functionPid: number;
   postmasterPid: number;

@@ -59,7 +59,7 @@ function users(count: number, idPrefix: string): ClerkUserObject[] {
 interface Harness {
   clerk: ClerkApiStandIn;
   rest: PostgrestStandIn;
-  /** Superuser connection, to plant and inspect rows. */
+  /** Connection as `postgres` (the migrations' owner), to plant and inspect rows. */
   sql: postgres.Sql;
   store: BackfillStore;
   /** The supabase-js URL of the PostgREST stand-in, served over HTTP. */

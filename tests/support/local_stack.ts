@@ -100,7 +100,7 @@ export interface LocalFunction {
 export interface LocalStack {
   /** Where to POST deliveries: `http://127.0.0.1:<port>/functions/v1/clerk-webhook`. */
   readonly functionUrl: string;
-  /** Superuser URL of the database (what SUPABASE_DB_URL is on a project). */
+  /** URL of the database as `postgres`, its owner (what SUPABASE_DB_URL is on a project). */
   readonly databaseUrl: string;
   /** The stand-in's base URL (`/rest/v1/` below it), as SUPABASE_URL. */
   readonly supabaseUrl: string;

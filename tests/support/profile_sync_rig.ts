@@ -67,7 +67,7 @@ export interface Rig {
   handle(req: Request): Promise<Response>;
   /** Every log line, in order. */
   lines: string[];
-  /** Superuser connection to the test database. */
+  /** Connection to the test database as `postgres`, the owner of the migrations. */
   sql: postgres.Sql;
   /** The Clerk API stand-in (its `requests`, `put`, `injectFault`, `delayMs`, ...). */
   clerk: ClerkApiStandIn;
