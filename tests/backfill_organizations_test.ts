@@ -6,19 +6,13 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createClerkClient } from "@clerk/backend";
-import { createClient } from "@supabase/supabase-js";
 import { toMembership, toOrganization } from "../supabase/functions/_shared/clerk_organization.ts";
 import { EXIT, runCli } from "../backfill/cli.ts";
-import {
-  type ClerkListing,
-  type ClerkObject,
-  createClerkSources,
-} from "../backfill/clerk_source.ts";
+import type { ClerkListing, ClerkObject } from "../backfill/clerk_source.ts";
 import { readPages, START } from "../backfill/pages.ts";
 import type { RetryNotice } from "../backfill/retry.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { loadState } from "../backfill/state.ts";
-import { type BackfillStore, createSupabaseBackfillStore } from "../backfill/store.ts";
 import {
   type ClerkApiStandIn,
   type ClerkMembershipObject,
@@ -30,13 +24,15 @@ import {
   startClerkApiStandIn,
 } from "./support/clerk_api_stand_in.ts";
 import { startCluster } from "./support/pg_cluster.ts";
-import { createPostgrestStandIn } from "./support/postgrest_stand_in.ts";
-import { databaseUrl, roleUrl } from "./support/test_database.ts";
+import {
+  FAST_RETRY,
+  type Harness,
+  SECRET_KEY,
+  sourcesFor,
+  withBackfillHarness,
+} from "./support/backfill_harness.ts";
 
-const JWT_SECRET = "backfill-org-test-jwt-secret-with-at-least-32-characters";
-const SECRET_KEY = "sb_secret_backfill_org_test_key";
 const RUN = crypto.randomUUID().slice(0, 8);
-const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
 let serial = 0;
 
 /** A prefix that keeps this test's objects apart from every other test's. */
@@ -72,58 +68,16 @@ function instance(p: string, counts: { users: number; orgs: number }): Instance 
   return { users, orgs, memberships };
 }
 
-interface Harness {
-  clerk: ClerkApiStandIn;
-  /** Owner connection, to plant and inspect rows. */
-  sql: postgres.Sql;
-  store: BackfillStore;
-  supabaseUrl: string;
-  statePath: string;
-}
-
-/** Clerk stand-in holding `data`, PostgREST stand-in (also over HTTP), the real clients. */
-async function withHarness(
+/** The rig with the Clerk stand-in holding `data`. */
+function withHarness(
   options: { databaseUrl?: string; data: Instance },
   fn: (h: Harness) => Promise<void>,
 ): Promise<void> {
-  const dbUrl = options.databaseUrl ?? databaseUrl();
-  const clerk = startClerkApiStandIn({
-    users: options.data.users,
-    organizations: options.data.orgs,
-    memberships: options.data.memberships,
-  });
-  const rest = createPostgrestStandIn({
-    databaseUrl: roleUrl("authenticator", dbUrl),
-    jwtSecret: JWT_SECRET,
-    secretKeys: [SECRET_KEY],
-  });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, rest.handler);
-  const sql = postgres(dbUrl, { max: 2, onnotice: () => {} });
-  const supabase = createClient("http://stand-in.local", SECRET_KEY, {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    global: { fetch: (input, init) => rest.handler(new Request(input, init)) },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "backfill-org-test-" });
-  try {
-    await fn({
-      clerk,
-      sql,
-      store: createSupabaseBackfillStore(supabase, { retry: FAST_RETRY }),
-      supabaseUrl: `http://127.0.0.1:${server.addr.port}`,
-      statePath: `${dir}/.backfill-state.json`,
-    });
-  } finally {
-    await server.shutdown();
-    await clerk.close();
-    await rest.close();
-    await sql.end();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function sourcesFor(clerk: ClerkApiStandIn, retry = {}) {
-  const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
-  return createClerkSources(client, { retry: { ...FAST_RETRY, ...retry } });
+  const { users, orgs, memberships } = options.data;
+  return withBackfillHarness({
+    databaseUrl: options.databaseUrl,
+    clerk: { users, organizations: orgs, memberships },
+  }, fn);
 }
 
 /** Runs the command in-process against the harness; returns exit code, stdout and stderr. */

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { toProfile } from "../supabase/functions/_shared/clerk_user.ts";
 import { EXIT, runCli } from "../backfill/cli.ts";
-import { classifyClerkError, createClerkSources } from "../backfill/clerk_source.ts";
+import { classifyClerkError } from "../backfill/clerk_source.ts";
 import { parseArgs, readEnv, UsageError } from "../backfill/config.ts";
 import { createProgress } from "../backfill/progress.ts";
 import { emptyKindReport, type ReconcileReport } from "../backfill/reconcile.ts";
@@ -35,15 +34,19 @@ import { roleJwt } from "./support/jwt.ts";
 import { applyMirror, type PgCluster, startCluster } from "./support/pg_cluster.ts";
 import {
   createPostgrestStandIn,
-  type PostgrestStandIn,
   type PostgrestStandInOptions,
 } from "./support/postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./support/test_database.ts";
+import {
+  FAST_RETRY,
+  type Harness,
+  JWT_SECRET,
+  SECRET_KEY,
+  sourcesFor,
+  withBackfillHarness,
+} from "./support/backfill_harness.ts";
 
-const JWT_SECRET = "backfill-test-jwt-secret-with-at-least-32-characters";
-const SECRET_KEY = "sb_secret_backfill_test_key";
 const RUN = crypto.randomUUID().slice(0, 8);
-const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
 let serial = 0;
 
 /** A prefix that keeps this test's users apart from every other test's. */
@@ -56,58 +59,18 @@ function users(count: number, idPrefix: string): ClerkUserObject[] {
   return Array.from({ length: count }, (_, i) => fakeClerkUser(i + 1, { prefix: idPrefix }));
 }
 
-interface Harness {
-  clerk: ClerkApiStandIn;
-  rest: PostgrestStandIn;
-  /** Connection as `postgres` (the migrations' owner), to plant and inspect rows. */
-  sql: postgres.Sql;
-  store: BackfillStore;
-  /** The supabase-js URL of the PostgREST stand-in, served over HTTP. */
-  supabaseUrl: string;
-  statePath: string;
-}
-
-/** Clerk stand-in, PostgREST stand-in (over HTTP too) and the real clients wired to them. */
-async function withHarness(
+// Users only: the rig with the Clerk stand-in holding `users`.
+function withHarness(
   options: { databaseUrl?: string; users?: ClerkUserObject[] },
   fn: (h: Harness) => Promise<void>,
 ): Promise<void> {
-  const dbUrl = options.databaseUrl ?? databaseUrl();
-  const clerk = startClerkApiStandIn({ users: options.users });
-  const rest = createPostgrestStandIn({
-    databaseUrl: roleUrl("authenticator", dbUrl),
-    jwtSecret: JWT_SECRET,
-    secretKeys: [SECRET_KEY],
-  });
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, rest.handler);
-  const sql = postgres(dbUrl, { max: 3, onnotice: () => {} });
-  const supabase = createClient("http://stand-in.local", SECRET_KEY, {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    global: { fetch: (input, init) => rest.handler(new Request(input, init)) },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "backfill-test-" });
-  try {
-    await fn({
-      clerk,
-      rest,
-      sql,
-      store: createSupabaseBackfillStore(supabase, { retry: FAST_RETRY }),
-      supabaseUrl: `http://127.0.0.1:${server.addr.port}`,
-      statePath: `${dir}/.backfill-state.json`,
-    });
-  } finally {
-    await server.shutdown();
-    await clerk.close();
-    await rest.close();
-    await sql.end();
-    await Deno.remove(dir, { recursive: true });
-  }
+  return withBackfillHarness(
+    { databaseUrl: options.databaseUrl, clerk: { users: options.users } },
+    fn,
+  );
 }
 
-function sourceFor(clerk: ClerkApiStandIn, retry = {}) {
-  const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
-  return createClerkSources(client, { retry: { ...FAST_RETRY, ...retry } });
-}
+const sourceFor = sourcesFor;
 
 function recorder(isTerminal = false) {
   const chunks: string[] = [];
