@@ -76,17 +76,7 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
     const asService = `set local role service_role; set local request.jwt.claims = ` +
       `'{"role":"service_role"}'`;
 
-    // One pass: `SELECTS` selects of the member's organization, after a warm-up.
-    async function pass(setup: string): Promise<{ micros: number; rows: number }> {
-      return await sql.begin(async (tx) => {
-        await tx.unsafe(setup);
-        let rows = 0;
-        for (let i = 0; i < 300; i++) rows = (await tx.unsafe(query, ["org_bench7"])).length;
-        const started = performance.now();
-        for (let i = 0; i < SELECTS; i++) await tx.unsafe(query, ["org_bench7"], { prepare: true });
-        return { micros: ((performance.now() - started) / SELECTS) * 1000, rows };
-      });
-    }
+    const pass = (setup: string) => timedPass(sql, setup, query);
 
     const plainMicros: number[] = [];
     const memberMicros: number[] = [];
@@ -123,6 +113,22 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
     await sql.end();
     await cluster.destroy();
   }
+}
+
+// One pass: `SELECTS` selects of the member's organization in one transaction, after a warm-up.
+async function timedPass(
+  sql: postgres.Sql,
+  setup: string,
+  query: string,
+): Promise<{ micros: number; rows: number }> {
+  return await sql.begin(async (tx) => {
+    await tx.unsafe(setup);
+    let rows = 0;
+    for (let i = 0; i < 300; i++) rows = (await tx.unsafe(query, ["org_bench7"])).length;
+    const started = performance.now();
+    for (let i = 0; i < SELECTS; i++) await tx.unsafe(query, ["org_bench7"], { prepare: true });
+    return { micros: ((performance.now() - started) / SELECTS) * 1000, rows };
+  });
 }
 
 /** The figures as `npm run bench` prints them. */
