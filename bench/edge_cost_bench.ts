@@ -14,11 +14,11 @@ import { parseArgs } from "node:util";
 import { Webhook } from "svix";
 import * as current from "../supabase/functions/clerk-webhook/handler.ts";
 import type { Logger } from "../supabase/functions/_shared/log.ts";
-import type { ProfileStore } from "../supabase/functions/clerk-webhook/store.ts";
+import type { WebhookStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { BENCH_SECRET, userEventBody } from "./payloads.ts";
 
 type Handle = (req: Request) => Promise<Response>;
-type CreateHandler = (deps: { secrets: string[]; store: ProfileStore; log: Logger }) => Handle;
+type CreateHandler = (deps: { secrets: string[]; store: WebhookStore; log: Logger }) => Handle;
 
 /** One kind of request: its headers and body, rebuilt fresh (timestamp) for every round. */
 interface Case {
@@ -40,7 +40,7 @@ const URL_ = "http://bench.local/functions/v1/clerk-webhook";
 const BATCH_MS = 40;
 const IDLE_MS = 100;
 const ORDINARY = "ordinary bad request: 2.1 KB event, 1 wrong signature";
-const noopStore: ProfileStore = { apply: () => Promise.resolve("applied") };
+const noopStore: WebhookStore = { apply: () => Promise.resolve("applied") };
 const noopLog: Logger = { info() {}, warn() {}, error() {} };
 const encoder = new TextEncoder();
 

@@ -5,7 +5,7 @@ import { createHmac } from "node:crypto";
 import { Webhook } from "svix";
 import { createHandler } from "../supabase/functions/clerk-webhook/handler.ts";
 import type { Logger } from "../supabase/functions/_shared/log.ts";
-import type { ProfileStore } from "../supabase/functions/clerk-webhook/store.ts";
+import type { WebhookStore } from "../supabase/functions/clerk-webhook/store.ts";
 import { createVerifiers, verifyClerkWebhook } from "../supabase/functions/clerk-webhook/verify.ts";
 import { BENCH_SECRET, userEventBody } from "./payloads.ts";
 
@@ -22,7 +22,7 @@ const hmacKey = await crypto.subtle.importKey(
   false,
   ["sign"],
 );
-const noopStore: ProfileStore = { apply: () => Promise.resolve("applied") };
+const noopStore: WebhookStore = { apply: () => Promise.resolve("applied") };
 const noopLog: Logger = { info() {}, warn() {}, error() {} };
 const handle = createHandler({ secrets: [BENCH_SECRET], store: noopStore, log: noopLog });
 

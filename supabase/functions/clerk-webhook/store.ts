@@ -12,9 +12,6 @@ export interface WebhookStore {
   apply(event: SyncEvent): Promise<Outcome>;
 }
 
-/** The store's former name, from when it persisted user events only. */
-export type ProfileStore = WebhookStore;
-
 /** Options of {@linkcode createSupabaseStore}. */
 export interface SupabaseStoreOptions {
   /** Abort the database call after this long, so Svix (15 s timeout) gets a 503 to retry. */
