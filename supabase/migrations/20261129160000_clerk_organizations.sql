@@ -432,6 +432,8 @@ begin
     v_row.clerk_updated_at := p_occurred_at;
   end if;
 
+  -- lock_users takes any Clerk id: ids are unique across object types (user_..., org_...), so
+  -- one key space serves users and organizations.
   perform clerk_sync.lock_users(array[p_org_id]);
   if exists (select 1 from clerk_sync.webhook_events e where e.svix_id = p_svix_id) then
     return 'duplicate';
