@@ -54,7 +54,40 @@ $$;
 revoke all on function clerk_sync.delete_users(text[], timestamptz, text)
   from public, anon, authenticated, service_role;
 
--- The webhook's write, as before, except that user.deleted now names its tombstone's kind.
+-- Takes the advisory lock of each user (each distinct id once) for the rest of the transaction
+-- and returns how many users were locked. Every write of a user (webhook, backfill, reconcile,
+-- sync on visit) goes through here, so they exclude each other. Locks are taken in key order, so
+-- two transactions locking overlapping sets cannot deadlock.
+create function clerk_sync.lock_users(p_user_ids text[])
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  v_locked bigint;
+begin
+  select count(*) into v_locked
+  from (
+    select pg_catalog.pg_advisory_xact_lock(k.key)
+    from (
+      select distinct pg_catalog.hashtextextended('clerk_sync.user:' || u.id, 0) as key
+      from pg_catalog.unnest(p_user_ids) as u(id)
+      order by 1
+    ) k
+  ) l;
+  return v_locked;
+end;
+$$;
+
+comment on function clerk_sync.lock_users(text[]) is
+  'Locks each user (advisory, transaction-scoped, in key order) and returns how many were locked.';
+
+-- PostgreSQL grants EXECUTE on new functions to PUBLIC; no API role may call this one.
+revoke all on function clerk_sync.lock_users(text[])
+  from public, anon, authenticated, service_role;
+
+-- The webhook's write, as before, except that user.deleted now names its tombstone's kind and
+-- the lock is taken through clerk_sync.lock_users.
 -- (Same signature: CREATE OR REPLACE keeps its grants and comment.)
 create or replace function public.sync_clerk_user(
   p_svix_id text,
@@ -100,7 +133,7 @@ begin
   -- transactions could each see neither tombstone nor row, and the create would resurrect the
   -- user. It also makes concurrent redeliveries of one svix-id wait for the first to commit,
   -- after which the next statement's snapshot sees its log row.
-  perform pg_advisory_xact_lock(clerk_sync.user_lock_key(p_user_id));
+  perform clerk_sync.lock_users(array[p_user_id]);
 
   if exists (select 1 from clerk_sync.webhook_events e where e.svix_id = p_svix_id) then
     return 'duplicate';
@@ -145,8 +178,6 @@ set search_path = ''
 as $$
 declare
   v_users public.profiles[];
-  v_bad boolean;
-  v_locked bigint;
   v_apply public.profiles[];
   v_restore public.profiles[];
   v_written text[];
@@ -163,25 +194,18 @@ begin
       message = 'at most 1000 users per call, got ' || cardinality(v_users);
   end if;
 
-  -- The webhook's lock, per user, taken in key order so that two concurrent batches cannot
-  -- deadlock. A webhook event for one of these users waits for this transaction, and this one
-  -- waits for a webhook event already in flight; the next statement's snapshot sees its commit.
-  -- The same pass checks the entries (a bad or repeated one aborts the call, locks and all).
-  select bool_or(k.bad), count(pg_advisory_xact_lock(k.key))
-  into v_bad, v_locked
-  from (
-    select clerk_sync.user_lock_key(coalesce(u.user_id, '')) as key,
-      bool_or(coalesce(u.user_id, '') = '' or u.clerk_updated_at is null) as bad
-    from unnest(v_users) u
-    group by 1
-    order by 1
-  ) k;
-  if v_bad then
+  if exists (
+    select 1 from unnest(v_users) u where coalesce(u.user_id, '') = '' or u.clerk_updated_at is null
+  ) then
     raise exception using errcode = '22023',
       message = 'every user needs a user_id and a clerk_updated_at';
   end if;
-  -- One lock per user: fewer locks than users means a user is listed twice.
-  if v_locked < cardinality(v_users) then
+  -- The webhook's lock, per user. A webhook event for one of these users waits for this
+  -- transaction, and this one waits for a webhook event already in flight; the next statement's
+  -- snapshot sees its commit. One lock per user: fewer locks than users means a user is listed
+  -- twice (and the call aborts, locks and all).
+  if clerk_sync.lock_users(array(select u.user_id from unnest(v_users) u)) < cardinality(v_users)
+  then
     raise exception using errcode = '22023', message = 'a user is listed twice';
   end if;
 
@@ -301,12 +325,7 @@ begin
     raise exception using errcode = '22023', message = 'p_user_ids holds an empty id';
   end if;
 
-  perform pg_advisory_xact_lock(k.key)
-  from (
-    select distinct clerk_sync.user_lock_key(id) as key
-    from unnest(p_user_ids) id
-    order by 1
-  ) k;
+  perform clerk_sync.lock_users(p_user_ids);
   perform clerk_sync.delete_users(p_user_ids, p_deleted_at, 'inferred');
 
   select jsonb_build_object('deleted', coalesce(jsonb_agg(ids.id order by ids.id), '[]'))
