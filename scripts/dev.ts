@@ -224,6 +224,13 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
       ...(stack.clerk ? [`CLERK_API_URL=${stack.clerk.url}`] : []),
       `CLERK_WEBHOOK_SECRET=${stack.webhookSecret}`,
     ];
+    const secrets = stack.clerkSigningKey
+      ? [`${SESSION_KEY}=${await exportSessionKey(stack.clerkSigningKey)}`]
+      : [];
+    // The same lines (and the stand-in's signing key) for `npm run send` and `npm run token`,
+    // written before the lines are printed: whoever reads them may run those at once.
+    await writeDevState(statePath, [`DEV_PID=${Deno.pid}`, ...lines, ...secrets]);
+    wroteState = true;
     for (const line of lines) write("stdout", line);
     write("stdout", "# Send a test event:  npm run send -- user.created");
     write(
@@ -239,12 +246,6 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
       `# Look at the row:    psql "${stack.databaseUrl}" -c 'select * from profiles'`,
     );
     write("stdout", "# Stop with Ctrl-C.");
-    const secrets = stack.clerkSigningKey
-      ? [`${SESSION_KEY}=${await exportSessionKey(stack.clerkSigningKey)}`]
-      : [];
-    // The same lines (and the stand-in's signing key) for `npm run send` and `npm run token`.
-    await writeDevState(statePath, [`DEV_PID=${Deno.pid}`, ...lines, ...secrets]);
-    wroteState = true;
   }
 
   await stop.requested;
