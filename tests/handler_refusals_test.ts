@@ -207,8 +207,8 @@ Deno.test("createHandler() answers and logs stale when a removal removed nothing
   assert.equal(
     lines.at(-1)?.line,
     `Skipped organizationMembership.deleted for organization ${ORG} user ${USER}: stale ` +
-      "(nothing was removed: the stored membership was created after this removal, or the " +
-      "removal was already recorded)",
+      "(nothing was removed: the stored membership was created after this removal, the " +
+      "removal was already recorded, or the organization or user is deleted)",
   );
   assert.ok(!lines.some(({ line }) => line.startsWith("Successfully")));
   const user = rig({ outcome: "stale" });

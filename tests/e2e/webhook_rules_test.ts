@@ -222,7 +222,7 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
         "Clerk's nine examples, in order: each 200 with the rows right after",
         async () => {
           // All nine, delivered in the order of a life: created, updated, removed, deleted.
-        assert.deepEqual(Object.keys(EXAMPLES).sort(), steps.map((s) => s.type).sort());
+          assert.deepEqual(Object.keys(EXAMPLES).sort(), steps.map((s) => s.type).sort());
           assert.deepEqual(await rows(), none);
           for (const step of steps) {
             const body = JSON.stringify(EXAMPLES[step.type]);

@@ -39,7 +39,7 @@ export const MEMBERSHIP_EVENT_TYPES = [
  */
 export const SECONDS_BELOW = 1e11;
 /** What a Clerk instance id looks like (`ins_...`), as `clerk_sync.clerk_instance` checks it. */
-export const INSTANCE_ID = /^ins_[A-Za-z0-9]{1,64}$/;
+export const INSTANCE_ID_SHAPE = /^ins_[A-Za-z0-9]{1,64}$/;
 
 /**
  * A time of the event that was later than the delivery could have been signed, and the time it
@@ -198,7 +198,7 @@ function delivery(
 // Absent or null: older payloads have none, and are not refused for it.
 function instanceIdOf(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== "string" || !INSTANCE_ID.test(value)) {
+  if (typeof value !== "string" || !INSTANCE_ID_SHAPE.test(value)) {
     throw new PayloadError(
       "instance_id is not a Clerk instance id (ins_ and 1 to 64 letters or digits)",
     );

@@ -231,7 +231,7 @@ function outcomeLine(outcome: Outcome, event: SyncEvent): string {
 function staleReason(event: SyncEvent): string {
   if (event.type === "organizationMembership.deleted") {
     return "nothing was removed: the stored membership was created after this removal, " +
-      "or the removal was already recorded";
+      "the removal was already recorded, or the organization or user is deleted";
   }
   if (event.type === "user.deleted" || event.type === "organization.deleted") {
     return "nothing was removed: the deletion was already recorded";
