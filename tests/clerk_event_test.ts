@@ -13,7 +13,9 @@ const orgCreated = await readFixture("organization_created.json");
 const orgDeleted = await readFixture("organization_deleted.json");
 const memberCreated = await readFixture("organization_membership_created.json");
 const memberDeleted = await readFixture("organization_membership_deleted_legacy.json");
-const SVIX_TS = "1654012592";
+// When the deliveries were signed: after every event of the fixtures, as Svix signs them.
+const SVIX_TS = "1661861640";
+const INSTANCE = "ins_2abcDEFghiJKLmnoPQRstuVWXyz";
 
 function body(value: unknown): string {
   return JSON.stringify(value);
@@ -46,6 +48,8 @@ Deno.test("parseClerkEvent() routes user.deleted to a deletion ordered by the en
   assert.deepEqual(parseClerkEvent(body(deleted), "msg_3", SVIX_TS), {
     kind: "user",
     svixId: "msg_3",
+    instanceId: null,
+    clamped: [],
     type: "user.deleted",
     userId: "user_123",
     occurredAt: "2022-05-31T15:56:40.000Z",
@@ -56,7 +60,7 @@ Deno.test("parseClerkEvent() routes user.deleted to a deletion ordered by the en
 Deno.test("parseClerkEvent() orders a deletion without envelope timestamp by svix-timestamp", () => {
   const deleted = { data: { deleted: true, id: "user_123" }, type: "user.deleted" };
   const event = parseClerkEvent(body(deleted), "msg_4", SVIX_TS);
-  assert.equal(event.kind === "user" && event.occurredAt, "2022-05-31T15:56:32.000Z");
+  assert.equal(event.kind === "user" && event.occurredAt, "2022-08-30T12:14:00.000Z");
 });
 
 Deno.test("parseClerkEvent() ignores event types it does not handle", () => {
@@ -145,6 +149,8 @@ Deno.test("parseClerkEvent() routes organization.created to an upsert ordered by
   assert.deepEqual(parseClerkEvent(body(orgCreated), "msg_o1", SVIX_TS), {
     kind: "organization",
     svixId: "msg_o1",
+    instanceId: INSTANCE,
+    clamped: [],
     type: "organization.created",
     orgId: "org_29w9IfBrPmcpi0IeBVaKtA7R94W",
     occurredAt: "2022-05-31T16:06:42.977Z",
@@ -171,6 +177,8 @@ Deno.test("parseClerkEvent() routes organization.deleted to a deletion ordered b
   assert.deepEqual(parseClerkEvent(body(orgDeleted), "msg_o3", SVIX_TS), {
     kind: "organization",
     svixId: "msg_o3",
+    instanceId: INSTANCE,
+    clamped: [],
     type: "organization.deleted",
     orgId: "org_29w9IfBrPmcpi0IeBVaKtA7R94W",
     occurredAt: "2022-08-30T12:14:00.000Z",
@@ -178,7 +186,7 @@ Deno.test("parseClerkEvent() routes organization.deleted to a deletion ordered b
   });
   const { timestamp: _, ...untimed } = orgDeleted;
   const event = parseClerkEvent(body(untimed), "msg_o4", SVIX_TS);
-  assert.equal(event.kind === "organization" && event.occurredAt, "2022-05-31T15:56:32.000Z");
+  assert.equal(event.kind === "organization" && event.occurredAt, "2022-08-30T12:14:00.000Z");
 });
 
 Deno.test("parseClerkEvent() never passes an organization's private_metadata on", () => {
@@ -226,7 +234,7 @@ Deno.test("parseClerkEvent() orders organizationMembership.deleted by the envelo
   assert.equal(event.membership.role, "basic_member");
   const { timestamp: _, ...untimed } = memberDeleted;
   const fallback = parseClerkEvent(body(untimed), "msg_m4", SVIX_TS);
-  assert.equal(fallback.kind === "membership" && fallback.occurredAt, "2022-05-31T15:56:32.000Z");
+  assert.equal(fallback.kind === "membership" && fallback.occurredAt, "2022-08-30T12:14:00.000Z");
 });
 
 Deno.test("parseClerkEvent() ignores the other organization event types", () => {
@@ -337,6 +345,139 @@ Deno.test("parseClerkEvent() does not name an organization whose id holds contro
         "data.organization.id contains control characters or lone surrogates",
       );
       assert.equal(error.orgId, undefined);
+      assert.equal(error.userId, "user_29w83sxmDNGwOuEthce5gg56FcC");
+      return true;
+    },
+  );
+});
+
+// Issue 16 point 5: Clerk's published examples carry the envelope timestamp in seconds.
+Deno.test("parseClerkEvent() reads an envelope timestamp below 10^11 as seconds, above as ms", () => {
+  const svixTs = "1716883260"; // a minute after the events below
+  for (const timestamp of [1716883200, 1716883200000]) {
+    for (const fixtureEvent of [orgDeleted, memberDeleted]) {
+      const event = parseClerkEvent(body({ ...fixtureEvent, timestamp }), "msg_s1", svixTs);
+      assert.equal(event.kind !== "ignored" && event.occurredAt, "2024-05-28T08:00:00.000Z");
+    }
+    const deleted = { data: { id: "user_1", deleted: true }, type: "user.deleted", timestamp };
+    const event = parseClerkEvent(body(deleted), "msg_s2", svixTs);
+    assert.equal(event.kind === "user" && event.occurredAt, "2024-05-28T08:00:00.000Z");
+  }
+  // The edges: 10^11 - 1 is seconds (the year 5138: cut to the bound), 10^11 is ms (March 1973).
+  const late = parseClerkEvent(body({ ...orgDeleted, timestamp: 1e11 - 1 }), "msg_s3", svixTs);
+  assert.equal(late.kind !== "ignored" && late.occurredAt, "2024-05-28T08:06:00.000Z");
+  const early = parseClerkEvent(body({ ...orgDeleted, timestamp: 1e11 }), "msg_s4", svixTs);
+  assert.equal(early.kind !== "ignored" && early.occurredAt, "1973-03-03T09:46:40.000Z");
+});
+
+// Issue 17 point 5a: no time of a validly signed event may be later than its signing allows.
+Deno.test("parseClerkEvent() cuts a deletion time after svix-timestamp + 5 min down to that bound", () => {
+  const svixTs = "1765000000"; // 2025-12-06T05:46:40Z
+  const bound = "2025-12-06T05:51:40.000Z";
+  const far = 253402300799000; // 9999-12-31T23:59:59Z
+  for (const fixtureEvent of [orgDeleted, memberDeleted]) {
+    const event = parseClerkEvent(body({ ...fixtureEvent, timestamp: far }), "msg_b1", svixTs);
+    assert.equal(event.kind !== "ignored" && event.occurredAt, bound);
+    assert.deepEqual(event.kind !== "ignored" && event.clamped, [
+      { field: "timestamp", sent: "9999-12-31T23:59:59.000Z", stored: bound },
+    ]);
+  }
+  const deleted = { data: { id: "user_1", deleted: true }, type: "user.deleted", timestamp: far };
+  const user = parseClerkEvent(body(deleted), "msg_b2", svixTs);
+  assert.equal(user.kind === "user" && user.occurredAt, bound);
+  // Within the tolerance, a time after svix-timestamp is kept as sent (Clerk's clock may be ahead).
+  const ahead = parseClerkEvent(
+    body({ ...orgDeleted, timestamp: 1765000299000 }),
+    "msg_b3",
+    svixTs,
+  );
+  assert.equal(ahead.kind !== "ignored" && ahead.occurredAt, "2025-12-06T05:51:39.000Z");
+  assert.deepEqual(ahead.kind !== "ignored" && ahead.clamped, []);
+});
+
+Deno.test("parseClerkEvent() cuts every ordering time of an update down to the same bound", () => {
+  const svixTs = "1765000000";
+  const bound = "2025-12-06T05:51:40.000Z";
+  const far = 253402300799000;
+  const data = {
+    ...memberCreated.data,
+    created_at: far,
+    updated_at: far,
+    organization: { ...memberCreated.data.organization, updated_at: far },
+  };
+  const event = parseClerkEvent(
+    body({ ...memberCreated, type: "organizationMembership.updated", data, timestamp: far }),
+    "msg_b4",
+    svixTs,
+  );
+  assert.equal(event.kind, "membership");
+  if (event.kind !== "membership") return;
+  assert.equal(event.occurredAt, bound);
+  assert.equal(event.membership.clerk_created_at, bound);
+  assert.equal(event.membership.clerk_updated_at, bound);
+  assert.equal(event.organization.clerk_updated_at, bound);
+  assert.deepEqual(event.clamped.map((c) => c.field), [
+    "data.created_at",
+    "data.updated_at",
+    "data.organization.updated_at",
+  ]);
+  const user = parseClerkEvent(
+    body({ ...fixture, data: { ...fixture.data, updated_at: far } }),
+    "msg_b5",
+    svixTs,
+  );
+  assert.equal(user.kind === "user" && user.occurredAt, bound);
+  assert.equal(user.kind === "user" && user.profile?.clerk_updated_at, bound);
+  const org = parseClerkEvent(
+    body({ ...orgCreated, data: { ...orgCreated.data, updated_at: far } }),
+    "msg_b6",
+    svixTs,
+  );
+  assert.equal(org.kind === "organization" && org.organization?.clerk_updated_at, bound);
+});
+
+// Issue 16 point 2: the envelope names the Clerk instance the event comes from.
+Deno.test("parseClerkEvent() reads the envelope's instance_id, null when absent", () => {
+  const event = parseClerkEvent(body(memberCreated), "msg_i1", SVIX_TS);
+  assert.equal(event.kind !== "ignored" && event.instanceId, INSTANCE);
+  for (const instance_id of [undefined, null]) {
+    const untagged = parseClerkEvent(body({ ...fixture, instance_id }), "msg_i2", SVIX_TS);
+    assert.equal(untagged.kind === "user" && untagged.instanceId, null);
+  }
+});
+
+Deno.test("parseClerkEvent() refuses an instance_id that is not ins_..., naming the subject", () => {
+  for (const instance_id of ["", "user_123", "ins_", "ins_a-b", "ins_a\u0000", 42, {}]) {
+    assert.throws(
+      () => parseClerkEvent(body({ ...fixture, instance_id }), "msg_i3", SVIX_TS),
+      (error: Error) => {
+        assert.ok(error instanceof PayloadError);
+        assert.equal(
+          error.message,
+          "instance_id is not a Clerk instance id (ins_ and 1 to 64 letters or digits)",
+        );
+        assert.deepEqual(error.subject, { eventType: "user.created", userId: "user_123" });
+        return true;
+      },
+    );
+  }
+  // An event this function ignores is not read further.
+  const session = { type: "session.created", instance_id: "nope", data: {} };
+  assert.deepEqual(parseClerkEvent(body(session), "msg_i4", SVIX_TS), {
+    kind: "ignored",
+    type: "session.created",
+  });
+});
+
+// Issue 17 point 5b: values that grant rights are never cleaned into others.
+Deno.test("parseClerkEvent() refuses a membership whose role holds a NUL, naming the field", () => {
+  const data = { ...memberCreated.data, role: "org:ad\u0000min" };
+  assert.throws(
+    () => parseClerkEvent(body({ ...memberCreated, data }), "msg_r1", SVIX_TS),
+    (error: Error) => {
+      assert.ok(error instanceof OrganizationPayloadError);
+      assert.equal(error.message, "data.role contains control characters or lone surrogates");
+      assert.equal(error.orgId, "org_29w9IfBrPmcpi0IeBVaKtA7R94W");
       assert.equal(error.userId, "user_29w83sxmDNGwOuEthce5gg56FcC");
       return true;
     },

@@ -88,16 +88,33 @@ Deno.test("toOrganization() maps absent and null optional fields to null and {}"
   assert.equal(nulls.clerk_created_at, null);
 });
 
-Deno.test("toOrganization() drops NUL characters and lone surrogates from every stored string", () => {
+Deno.test("toOrganization() drops NUL characters and lone surrogates from its name and metadata", () => {
   const org = toOrganization({
     ...orgCreated.data,
     name: "Ac\u0000me \ud800Inc \ud83d\ude80",
-    slug: "acme\u0000",
     public_metadata: { "k\u0000": ["v\udfff", { deep: "x\u0000" }] },
   });
   assert.equal(org.name, "Acme Inc \u{1f680}");
-  assert.equal(org.slug, "acme");
   assert.deepEqual(org.public_metadata, { k: ["v", { deep: "x" }] });
+});
+
+Deno.test("toOrganization() refuses a slug or creator it would have to clean, naming the field", () => {
+  const data = orgCreated.data;
+  for (const slug of ["ac\u0000me", "acme\ud800", "acme\n"]) {
+    refuses(
+      () => toOrganization({ ...data, slug }),
+      "data.slug contains control characters or lone surrogates",
+    );
+  }
+  refuses(
+    () => toOrganization({ ...data, created_by: "user_\u0000admin" }),
+    "data.created_by contains control characters or lone surrogates",
+  );
+  refuses(
+    () => toMembership({ ...memberCreated.data, organization: { ...data, slug: "a\udc00" } }),
+    "data.organization.slug contains control characters or lone surrogates",
+  );
+  assert.equal(toOrganization({ ...data, slug: "acme-\u{1f680}" }).slug, "acme-\u{1f680}");
 });
 
 Deno.test("toOrganization() refuses what cannot be stored, naming the field", () => {
@@ -195,11 +212,11 @@ Deno.test("toMembership() stores custom roles exactly as sent", () => {
   assert.equal(toMembership(custom).membership.role_name, "Billing manager");
 });
 
-Deno.test("toMembership() cleans permissions and metadata, and keeps only string permissions", () => {
+Deno.test("toMembership() cleans the role's name and metadata, and keeps only string permissions", () => {
   const data = {
     ...memberCreated.data,
     role_name: "Ad\u0000min",
-    permissions: ["org:a\u0000", 42, null, "", "org:b"],
+    permissions: ["org:a", 42, null, "", "org:b"],
     public_metadata: { "k\u0000": "v\ud800" },
   };
   const { membership } = toMembership(data);
@@ -207,6 +224,31 @@ Deno.test("toMembership() cleans permissions and metadata, and keeps only string
   assert.deepEqual(membership.permissions, ["org:a", "org:b"]);
   assert.deepEqual(membership.public_metadata, { k: "v" });
   assert.deepEqual(toMembership({ ...data, permissions: null }).membership.permissions, []);
+});
+
+Deno.test("toMembership() refuses a role or permission it would have to clean, naming the field", () => {
+  const data = memberCreated.data;
+  // Cleaned, "org:ad\u0000min" was stored as org:admin, and clerk_rls.org_role() answered it.
+  for (const role of ["org:ad\u0000min", "org:admin\ud800", "\udc00org:admin", "org:admin\r"]) {
+    refuses(
+      () => toMembership({ ...data, role }),
+      "data.role contains control characters or lone surrogates",
+    );
+  }
+  refuses(
+    () =>
+      toMembership({
+        ...data,
+        permissions: ["org:sys_profile:read", "org:sys_\u0000domains:manage"],
+      }),
+    "data.permissions[1] contains control characters or lone surrogates",
+  );
+  refuses(
+    () => toMembership({ ...data, permissions: ["org:sys_memberships:manage\ud83d"] }),
+    "data.permissions[0] contains control characters or lone surrogates",
+  );
+  const custom = toMembership({ ...data, role: "org:r\u00f4le_\u{1f680}" }).membership;
+  assert.equal(custom.role, "org:r\u00f4le_\u{1f680}", "any other text is stored exactly");
 });
 
 Deno.test("toMembership() requires the nested organization snapshot", () => {

@@ -97,6 +97,8 @@ function userEvent(
   return {
     kind: "user",
     svixId: uniqueId("msg"),
+    instanceId: null,
+    clamped: [],
     type,
     userId,
     occurredAt,

@@ -364,7 +364,7 @@ Deno.test("createPostgrestStandIn() answers an unknown function 404 PGRST202", a
     assert.equal(
       hinted.hint,
       "Perhaps you meant to call the function public.sync_clerk_user(p_event_type, " +
-        "p_occurred_at, p_profile, p_svix_id, p_user_id)",
+        "p_instance_id, p_occurred_at, p_profile, p_svix_id, p_user_id)",
     );
     const noArgs = await standIn.handler(rpc("no_such_fn", {}, bearer(token)));
     await expectError(

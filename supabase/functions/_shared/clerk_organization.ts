@@ -2,6 +2,7 @@ import {
   cleanMetadata,
   clerkIdOf,
   epochMsToIso,
+  exactText,
   invalidTimestamp,
   isRecord,
   optionalTimestamp,
@@ -68,9 +69,11 @@ export interface MappedMembership {
 
 /**
  * Maps a Clerk organization object (at `path` of the payload, for error messages) to a row;
- * `private_metadata` is never read. The same cleaning as a user's profile: strings lose NUL
- * characters and lone surrogates; throws {@linkcode PayloadError} naming the field for what cannot
- * be stored (no usable id or name, a timestamp out of range, metadata nested too deep).
+ * `private_metadata` is never read. The name, image URL and metadata are cleaned as a user's
+ * profile is (NUL characters and lone surrogates dropped); the id, slug and creator are stored
+ * exactly or refused. Throws {@linkcode PayloadError} naming the field for what cannot be stored
+ * (no usable id or name, a slug or creator with control characters or lone surrogates, a timestamp
+ * out of range, metadata nested too deep).
  */
 export function toOrganization(org: ClerkOrganizationJson, path = "data"): Organization {
   const orgId = clerkIdOf(org.id, `${path}.id`);
@@ -81,10 +84,11 @@ export function toOrganization(org: ClerkOrganizationJson, path = "data"): Organ
   return {
     org_id: orgId,
     name: textOrNull(org.name) ?? "",
-    slug: textOrNull(org.slug),
+    // Apps address organizations by slug (Clerk's middleware activates one from the URL's slug).
+    slug: exactText(org.slug, `${path}.slug`),
     image_url: textOrNull(org.image_url),
     public_metadata: cleanMetadata(org.public_metadata, `${path}.public_metadata`),
-    created_by: textOrNull(org.created_by),
+    created_by: exactText(org.created_by, `${path}.created_by`),
     clerk_created_at: optionalTimestamp(org.created_at, `${path}.created_at`),
     clerk_updated_at: updatedAt,
   };
@@ -92,8 +96,11 @@ export function toOrganization(org: ClerkOrganizationJson, path = "data"): Organ
 
 /**
  * Maps a Clerk organization membership (webhook `data`) to a row and its nested `organization`
- * snapshot, which is required. The member is `public_user_data.user_id`; the role is kept as
- * sent; `private_metadata` is never read. Throws {@linkcode PayloadError} naming the field.
+ * snapshot, which is required. The member is `public_user_data.user_id`; the role and every
+ * permission are stored exactly as sent, or refused when they hold control characters or lone
+ * surrogates (they grant rights: cleaning could turn them into others); the role's display name
+ * and the metadata are cleaned; `private_metadata` is never read. Throws
+ * {@linkcode PayloadError} naming the field.
  */
 export function toMembership(member: ClerkMembershipJson): MappedMembership {
   const membershipId = clerkIdOf(member.id, "data.id");
@@ -102,7 +109,7 @@ export function toMembership(member: ClerkMembershipJson): MappedMembership {
   const organization = toOrganization(member.organization, "data.organization");
   const userId = memberIdOf(member.public_user_data);
   if (userId === null) throw new PayloadError("data.public_user_data.user_id is missing");
-  const role = textOrNull(member.role);
+  const role = exactText(member.role, "data.role");
   if (role === null) throw new PayloadError("data.role is missing");
   const createdAt = epochMsToIso(member.created_at);
   if (!createdAt) throw new PayloadError(invalidTimestamp("data.created_at"));
@@ -115,15 +122,21 @@ export function toMembership(member: ClerkMembershipJson): MappedMembership {
       user_id: userId,
       role,
       role_name: textOrNull(member.role_name),
-      permissions: Array.isArray(member.permissions)
-        ? member.permissions.map(textOrNull).filter((p): p is string => p !== null)
-        : [],
+      permissions: permissionsOf(member.permissions),
       public_metadata: cleanMetadata(member.public_metadata, "data.public_metadata"),
       clerk_created_at: createdAt,
       clerk_updated_at: updatedAt,
     },
     organization,
   };
+}
+
+// Each permission exactly as sent; entries that are not strings, or empty, are no permission.
+function permissionsOf(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value
+    .map((permission, i) => exactText(permission, `data.permissions[${i}]`))
+    .filter((permission): permission is string => permission !== null);
 }
 
 /**

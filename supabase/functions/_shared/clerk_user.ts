@@ -82,6 +82,16 @@ export function userIdOf(value: unknown): string | null {
  * surrogates.
  */
 export function clerkIdOf(value: unknown, path: string): string | null {
+  return exactText(value, path);
+}
+
+/**
+ * A string stored exactly as sent, never cleaned: for values that identify something or grant
+ * rights (ids, roles, permissions, slugs), where a cleaned `"org:ad\u0000min"` would become another,
+ * valid value (`org:admin`). Null when missing or empty; throws {@linkcode PayloadError} naming
+ * `path` when it holds control characters or lone surrogates.
+ */
+export function exactText(value: unknown, path: string): string | null {
   if (typeof value !== "string" || value === "") return null;
   if (CONTROL.test(value) || storable(value) !== value) {
     throw new PayloadError(`${path} contains control characters or lone surrogates`);

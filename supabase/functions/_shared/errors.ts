@@ -27,11 +27,22 @@ export class ConfigError extends Error {
 /** Why a write failed for good: the key was refused, or the database answered with an error. */
 export type StoreErrorReason = "rejected_key" | "database";
 
+/** What PostgREST answered a refused call with: the SQLSTATE (or PGRST code) and its message. */
+export interface DatabaseAnswer {
+  code: string;
+  message: string;
+}
+
 /** The database refused the write (500: Svix retries it). */
 export class StoreError extends Error {
   override name = "StoreError";
 
-  constructor(readonly reason: StoreErrorReason, message: string) {
+  /** `answer`: PostgREST's code and message, when the database answered with an error. */
+  constructor(
+    readonly reason: StoreErrorReason,
+    message: string,
+    readonly answer: DatabaseAnswer | null = null,
+  ) {
     super(message);
   }
 }

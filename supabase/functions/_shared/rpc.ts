@@ -89,5 +89,5 @@ function rpcFailure(status: number, code: string, message: string): Error {
   if (isUnavailable(status, code)) {
     return new StoreUnavailableError(`database unavailable (${detail})`);
   }
-  return new StoreError("database", `database error (${detail})`);
+  return new StoreError("database", `database error (${detail})`, { code, message });
 }

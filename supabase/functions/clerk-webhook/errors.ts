@@ -46,3 +46,28 @@ export class OrganizationPayloadError extends PayloadError {
     super(message, { eventType, userId });
   }
 }
+
+/**
+ * A verified event of another Clerk instance than the one this database follows (409): nothing
+ * is written. Svix retries it, so the operator sees it in the dashboard until the endpoint or the
+ * database is set right.
+ */
+export class InstanceMismatchError extends Error {
+  override name = "InstanceMismatchError";
+
+  constructor(readonly recordedInstanceId: string, readonly eventInstanceId: string) {
+    super(`this database follows Clerk instance ${recordedInstanceId}, not ${eventInstanceId}`);
+  }
+}
+
+/**
+ * A membership event whose membership id is stored for another organization or user (409,
+ * answered so that Svix stops retrying: no retry can change it): nothing is written.
+ */
+export class MembershipConflictError extends Error {
+  override name = "MembershipConflictError";
+
+  constructor(readonly membershipId: string, message: string) {
+    super(message);
+  }
+}

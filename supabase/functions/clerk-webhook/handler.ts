@@ -1,17 +1,29 @@
 import { displayName } from "../_shared/clerk_user.ts";
-import { type ClerkEvent, parseClerkEvent, type SyncEvent } from "./clerk_event.ts";
+import {
+  type ClampedTime,
+  type ClerkEvent,
+  parseClerkEvent,
+  type SyncEvent,
+} from "./clerk_event.ts";
 import { ConfigError, PayloadError, StoreError, StoreUnavailableError } from "../_shared/errors.ts";
 import { type Logger, logLine } from "../_shared/log.ts";
 import {
   BodyTimeoutError,
   EncodingError,
   HeaderError,
+  InstanceMismatchError,
+  MembershipConflictError,
   OrganizationPayloadError,
   PayloadTooLargeError,
   SignatureError,
 } from "./errors.ts";
 import type { Outcome, WebhookStore } from "./store.ts";
-import { createVerifiers, readSvixHeaders, verifyClerkWebhook } from "./verify.ts";
+import {
+  createVerifiers,
+  readSvixHeaders,
+  TIMESTAMP_TOLERANCE_SECONDS,
+  verifyClerkWebhook,
+} from "./verify.ts";
 
 /**
  * The largest body accepted: Clerk's user, organization and membership events are a few KB
@@ -59,6 +71,7 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
         return json(200, { status: "ignored" });
       }
       log.info(receivedLine(event));
+      for (const time of event.clamped) log.warn(clampedLine(time, event));
       log.info(actionLine(event));
       const outcome = await store.apply(event);
       log.info(outcomeLine(outcome, event));
@@ -71,8 +84,11 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
         log.error(logLine`Failed to sync${subject} (${status}): ${reason}`);
         return json(status, { error: status === 503 ? "database unavailable" : "internal error" });
       }
-      log.warn(logLine`Rejected webhook${subject} (${status}): ${reason}`);
-      return json(status, { error: reason });
+      const line = logLine`Rejected webhook${subject} (${status}): ${reason}`;
+      // The operator must act on this one: the endpoint or the database is set up wrong.
+      if (error instanceof InstanceMismatchError) log.error(line);
+      else log.warn(line);
+      return json(status, refusalBody(error, reason), deliveryControl(error));
     }
   };
 }
@@ -89,16 +105,44 @@ export function createMisconfiguredHandler(
 }
 
 // The one place where errors become HTTP statuses. 5xx makes Svix retry the delivery (Svix
-// retries any non-2xx answer; 4xx says the delivery itself is at fault).
+// retries any non-2xx answer; 4xx says the delivery itself is at fault). 409: the event conflicts
+// with what the database holds (another Clerk instance recorded; a membership id stored for
+// another organization or user).
 function statusOf(error: unknown): number {
   if (error instanceof HeaderError || error instanceof EncodingError) return 400;
   if (error instanceof SignatureError) return 401;
   if (error instanceof BodyTimeoutError) return 408;
+  if (error instanceof InstanceMismatchError || error instanceof MembershipConflictError) {
+    return 409;
+  }
   if (error instanceof PayloadTooLargeError) return 413;
   if (error instanceof PayloadError) return 422;
   if (error instanceof StoreUnavailableError) return 503;
   if (error instanceof StoreError || error instanceof ConfigError) return 500;
   return 500;
+}
+
+// Svix's delivery control (docs.svix.com/receiving/delivery-control): `webhook-delivery:
+// abort-message` stops the retries of this message, which is then shown as failed at once. Only
+// for a refusal no retry can change. An event of another instance is retried: once the database
+// is moved to that instance (clerk_sync.move_to_clerk_instance), the retries apply.
+function deliveryControl(error: unknown): Record<string, string> {
+  return error instanceof MembershipConflictError ? { "webhook-delivery": "abort-message" } : {};
+}
+
+// The body of a 4xx: the reason, and the ids it is about, for Svix's dashboard.
+function refusalBody(error: unknown, reason: string): Record<string, string> {
+  if (error instanceof InstanceMismatchError) {
+    return {
+      error: reason,
+      recorded_instance_id: error.recordedInstanceId,
+      event_instance_id: error.eventInstanceId,
+    };
+  }
+  if (error instanceof MembershipConflictError) {
+    return { error: reason, membership_id: error.membershipId };
+  }
+  return { error: reason };
 }
 
 // " user.updated for user user_1" for a log line, from the parsed event or the refusal.
@@ -178,8 +222,28 @@ function outcomeLine(outcome: Outcome, event: SyncEvent): string {
     case "duplicate":
       return `${skipped}: this delivery was already applied`;
     case "stale":
-      return `${skipped}: stale (newer data or a deletion is stored)`;
+      return `${skipped}: stale (${staleReason(event)})`;
   }
+}
+
+// Why an event changed nothing. A deletion that removed no row and recorded nothing new: the
+// deletion was recorded before, or (a membership) the stored one was created after this removal.
+function staleReason(event: SyncEvent): string {
+  if (event.type === "organizationMembership.deleted") {
+    return "nothing was removed: the stored membership was created after this removal, " +
+      "the removal was already recorded, or the organization or user is deleted";
+  }
+  if (event.type === "user.deleted" || event.type === "organization.deleted") {
+    return "nothing was removed: the deletion was already recorded";
+  }
+  return "newer data or a deletion is stored";
+}
+
+// A time that said later than the delivery was signed, and what orders the event instead.
+function clampedLine(time: ClampedTime, event: SyncEvent): string {
+  return logLine`Clamped ${time.field} of ${event.type} for ${
+    subjectText(event)
+  }: ${time.sent} is later than the delivery was signed (svix-timestamp + ${TIMESTAMP_TOLERANCE_SECONDS} s); ordered at ${time.stored}`;
 }
 
 // The answer names the event's subjects: the user, the organization, or both for a membership.

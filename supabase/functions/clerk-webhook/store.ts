@@ -2,13 +2,18 @@ import type { SupabaseClient } from "@supabase/supabase-js";
 import type { SyncEvent } from "./clerk_event.ts";
 import { StoreError } from "../_shared/errors.ts";
 import { callRpc } from "../_shared/rpc.ts";
+import { InstanceMismatchError, MembershipConflictError } from "./errors.ts";
 
 /** What applying one event did, as the sync functions report it. */
 export type Outcome = "applied" | "duplicate" | "stale" | "deleted";
 
 /** Persists the events the function applies: users, organizations, memberships. */
 export interface WebhookStore {
-  /** Applies one event in one transaction; throws StoreError or StoreUnavailableError. */
+  /**
+   * Applies one event in one transaction; throws {@linkcode InstanceMismatchError} (an event of
+   * another Clerk instance), {@linkcode MembershipConflictError} (a membership id stored for
+   * another organization or user), StoreError or StoreUnavailableError.
+   */
   apply(event: SyncEvent): Promise<Outcome>;
 }
 
@@ -31,13 +36,34 @@ export function createSupabaseStore(
   return {
     async apply(event) {
       const [fn, args] = rpcCall(event);
-      const data = await callRpc(client, fn, args, options.timeoutMs);
+      let data: unknown;
+      try {
+        data = await callRpc(client, fn, args, options.timeoutMs);
+      } catch (error) {
+        throw refusal(error, event);
+      }
       if (typeof data !== "string" || !OUTCOMES.includes(data)) {
         throw new StoreError("database", `${fn} returned an unexpected result`);
       }
       return data as Outcome;
     },
   };
+}
+
+// The sync functions' own refusals (their SQLSTATEs, which PostgREST answers 400 and passes on),
+// as typed errors; anything else unchanged.
+function refusal(error: unknown, event: SyncEvent): unknown {
+  if (!(error instanceof StoreError) || !error.answer) return error;
+  const { code, message } = error.answer;
+  if (code === "CS409" && event.instanceId) {
+    // clerk_sync.check_clerk_instance: "this database follows Clerk instance <id>, not <id>".
+    const recorded = /follows Clerk instance (ins_[A-Za-z0-9]+)/.exec(message)?.[1];
+    if (recorded) return new InstanceMismatchError(recorded, event.instanceId);
+  }
+  if (code === "CSMEM" && event.kind === "membership") {
+    return new MembershipConflictError(event.membership.membership_id, message);
+  }
+  return error;
 }
 
 // The database function that applies an event, and its arguments.
@@ -50,6 +76,7 @@ function rpcCall(event: SyncEvent): [string, Record<string, unknown>] {
         p_user_id: event.userId,
         p_occurred_at: event.occurredAt,
         p_profile: event.profile,
+        p_instance_id: event.instanceId,
       }];
     case "organization":
       return ["sync_clerk_organization", {
@@ -58,6 +85,7 @@ function rpcCall(event: SyncEvent): [string, Record<string, unknown>] {
         p_org_id: event.orgId,
         p_occurred_at: event.occurredAt,
         p_organization: event.organization,
+        p_instance_id: event.instanceId,
       }];
     case "membership":
       return ["sync_clerk_membership", {
@@ -66,6 +94,7 @@ function rpcCall(event: SyncEvent): [string, Record<string, unknown>] {
         p_occurred_at: event.occurredAt,
         p_membership: event.membership,
         p_organization: event.organization,
+        p_instance_id: event.instanceId,
       }];
   }
 }

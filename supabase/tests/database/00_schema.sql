@@ -103,17 +103,17 @@ select is_empty(
 -- The sync function
 select function_returns(
   'public', 'sync_clerk_user',
-  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'], 'text',
-  'public.sync_clerk_user(text, text, text, timestamptz, jsonb) returns text'
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'], 'text',
+  'public.sync_clerk_user(text, text, text, timestamptz, jsonb, text) returns text'
 );
 select is_definer(
   'public', 'sync_clerk_user',
-  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
   'sync_clerk_user is SECURITY DEFINER'
 );
 select is(
   (select proconfig from pg_proc
-   where oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure),
+   where oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb, text)'::regprocedure),
   array['search_path=""'],
   'sync_clerk_user pins search_path to the empty string'
 );

@@ -9,19 +9,19 @@ select plan(27);
 -- without them); the migration must have taken all of that back.
 select function_privs_are(
   'public', 'sync_clerk_user',
-  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
   'anon', array[]::text[],
   'anon has no EXECUTE on sync_clerk_user'
 );
 select function_privs_are(
   'public', 'sync_clerk_user',
-  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
   'authenticated', array[]::text[],
   'authenticated has no EXECUTE on sync_clerk_user'
 );
 select function_privs_are(
   'public', 'sync_clerk_user',
-  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb'],
+  array['text', 'text', 'text', 'timestamp with time zone', 'jsonb', 'text'],
   'service_role', array['EXECUTE'],
   'service_role has EXECUTE on sync_clerk_user'
 );
@@ -30,7 +30,7 @@ select results_eq(
   $$ select coalesce(nullif(a.grantee, 0)::regrole::text, 'PUBLIC') as grantee
      from pg_proc p,
           aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
-     where p.oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure
+     where p.oid = 'public.sync_clerk_user(text, text, text, timestamptz, jsonb, text)'::regprocedure
      order by 1 $$,
   $$ values ('postgres'), ('service_role') $$,
   'only the owner and service_role hold a grant on sync_clerk_user (none for PUBLIC)'

@@ -162,8 +162,8 @@ select is_empty(
 select is(
   public.sync_clerk_user('msg_2pDelete6', 'user.deleted', 'user_2pDeleteGrace',
     '2026-01-01 15:00:00+00'),
-  'deleted',
-  'a second user.deleted under a new svix id is deleted again'
+  'stale',
+  'a second user.deleted under a new svix id changes nothing: stale'
 );
 
 select is(
@@ -198,7 +198,7 @@ select results_eq(
      where user_id = 'user_2pDeleteGrace' order by svix_id $$,
   $$ values ('msg_2pDelete1', 'applied'), ('msg_2pDelete2', 'deleted'),
             ('msg_2pDelete3', 'stale'), ('msg_2pDelete4', 'stale'),
-            ('msg_2pDelete5', 'stale'), ('msg_2pDelete6', 'deleted') $$,
+            ('msg_2pDelete5', 'stale'), ('msg_2pDelete6', 'stale') $$,
   'every delivery for the deleted user is logged with its outcome'
 );
 select is_empty(

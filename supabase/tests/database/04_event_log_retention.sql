@@ -77,7 +77,7 @@ select is(
 select is(
   public.sync_clerk_user('msg_2retDel', 'user.deleted', 'user_2retBob', '2026-01-01 10:00:00+00',
     null),
-  'deleted', 'a replayed pruned delete finds its tombstone'
+  'stale', 'a replayed pruned delete finds its tombstone and changes nothing: stale'
 );
 reset role;
 select results_eq(

@@ -106,7 +106,7 @@ create temp view unfiltered_api_writes as
 -- The migrated schema.
 select ok(
   (select count(*) from pg_temp.api_reachable_functions
-   where oid in ('public.sync_clerk_user(text, text, text, timestamptz, jsonb)'::regprocedure,
+   where oid in ('public.sync_clerk_user(text, text, text, timestamptz, jsonb, text)'::regprocedure,
                  'clerk_sync.delete_users(text[], timestamptz, text)'::regprocedure)) = 2,
   'the check reaches the webhook''s function and, through it, the internal deletion'
 );

@@ -140,7 +140,7 @@ select is(
     pg_temp.member('orgmem_2rC', 'org_2rAcme', 'user_2rCy', 'org:member',
       '2026-01-03T09:00:00Z', '2026-01-03T09:00:00Z'),
     pg_temp.org('org_2rAcme', 'Acme Corp', '2026-01-02T09:00:00Z')),
-  'deleted', 'a redelivered-late removal of the old membership (another svix id) is recorded');
+  'stale', 'a late removal of the old membership (another svix id) removes nothing: stale');
 select is((select membership_id from public.organization_memberships where user_id = 'user_2rCy'),
   'orgmem_2rC2', '... but does not remove the newer membership');
 select is(
