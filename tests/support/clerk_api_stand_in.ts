@@ -777,6 +777,36 @@ export interface FakeUserOptions {
   fields?: Record<string, unknown>;
 }
 
+/**
+ * A user of a webhook's `user.created` data (tests/support/clerk_payloads.ts) in the shape the
+ * Backend API serves it (the spec's `User`): without the webhook's `timezone` and null
+ * `organization_memberships`, with the fields the Backend API always has (`passkeys`,
+ * `saml_accounts`, `mfa_enabled_at`, `mfa_disabled_at`; an email address's or phone number's
+ * `reserved`, `created_at`, `updated_at`). The fields the profile is mapped from stay as they are.
+ */
+export function toBackendApiUser(user: ClerkUserObject): ClerkUserObject {
+  const { timezone: _, organization_memberships, ...rest } = user;
+  const identification = (list: unknown) =>
+    Array.isArray(list)
+      ? list.map((item) => ({
+        reserved: false,
+        created_at: user.created_at,
+        updated_at: user.created_at,
+        ...item,
+      }))
+      : list;
+  return {
+    passkeys: [],
+    saml_accounts: [],
+    mfa_enabled_at: null,
+    mfa_disabled_at: null,
+    ...rest,
+    ...(Array.isArray(organization_memberships) ? { organization_memberships } : {}),
+    email_addresses: identification(user.email_addresses),
+    phone_numbers: identification(user.phone_numbers),
+  };
+}
+
 /** A realistic Clerk user object (the shape of `GET /v1/users/{id}`), number `seq`. */
 export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): ClerkUserObject {
   const id = `user_${options.prefix ?? ""}${String(seq).padStart(7, "0")}`;
@@ -799,6 +829,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
     two_factor_enabled: false,
     totp_enabled: false,
     backup_code_enabled: false,
+    mfa_enabled_at: null,
+    mfa_disabled_at: null,
     email_addresses: [
       {
         id: `idn_old_${id}`,
@@ -812,6 +844,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       },
       {
         id: emailId,
@@ -825,6 +859,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       },
     ],
     phone_numbers: seq % 3 === 0
@@ -840,10 +876,14 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       }]
       : [],
     web3_wallets: [],
+    passkeys: [],
     external_accounts: [],
+    saml_accounts: [],
     enterprise_accounts: [],
     public_metadata: { plan: seq % 2 === 0 ? "pro" : "free", seq },
     private_metadata: { stripe_customer: `cus_${seq}` },
@@ -948,6 +988,7 @@ export function fakeClerkMembership(
       identifier: `${userId}@example.org`,
       first_name: "First",
       last_name: "Last",
+      profile_image_url: `https://img.clerk.com/${userId}`,
       image_url: `https://img.clerk.com/${userId}`,
       has_image: false,
     },

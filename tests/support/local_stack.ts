@@ -22,6 +22,7 @@ import {
   type ClerkApiStandIn,
   type ClerkUserObject,
   startClerkApiStandIn,
+  toBackendApiUser,
 } from "./clerk_api_stand_in.ts";
 import { clerkUserPayload } from "./clerk_payloads.ts";
 import { type ClerkSigningKey, generateSigningKey } from "./clerk_session.ts";
@@ -304,7 +305,7 @@ export function exampleClerkUsers(now = Date.now()): ClerkUserObject[] {
       username: "grace",
       email: "grace@example.org",
     }),
-  ];
+  ].map(toBackendApiUser);
 }
 
 /** A new Clerk-style signing secret: `whsec_` and the base64 of 24 random bytes. */
