@@ -68,8 +68,14 @@ export function formatBackfillSummary(result: BackfillResult, statePath: string)
   const cells = (value: (kind: Kind) => number) =>
     shown.map((kind) => fmt(value(kind)).padStart(COLUMN)).join("");
   for (const [key, note] of OUTCOMES) {
+    // The memberships' own reason for `stale` only where memberships are shown.
+    const shownNote = shown.includes("memberships")
+      ? note
+      : note.replace(/ \(memberships.*\)$/, "");
     lines.push(
-      `  ${key.padEnd(LABEL)}${cells((kind) => counts[kind][key])}${note ? `  ${note}` : ""}`,
+      `  ${key.padEnd(LABEL)}${cells((kind) => counts[kind][key])}${
+        shownNote ? `  ${shownNote}` : ""
+      }`,
     );
   }
   if (carried) {
