@@ -247,8 +247,8 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
     if (stack.clerk) {
       write(
         "stdout",
-        "# Backfill from the stand-in: export the CLERK_*, SUPABASE_URL and " +
-          "SUPABASE_SERVICE_ROLE_KEY lines above, then npm run backfill",
+        "# Backfill:           export CLERK_API_URL, CLERK_SECRET_KEY, SUPABASE_URL and " +
+          "SUPABASE_SERVICE_ROLE_KEY as printed, then npm run backfill (npm run reconcile)",
       );
     }
     write(
