@@ -1,13 +1,14 @@
 /** The command behind `npm run backfill` and `npm run reconcile`, with its I/O injected. */
-import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { printable } from "../supabase/functions/_shared/log.ts";
+import { createClerkApi, DEFAULT_CLERK_API_URL } from "./clerk_api.ts";
 import { createClerkSources, describeClerkError } from "./clerk_source.ts";
 import { parseArgs, readEnv, USAGE, UsageError } from "./config.ts";
+import { InstanceMismatchError } from "./instance.ts";
 import { KINDS } from "./kinds.ts";
-import { text } from "./pages.ts";
+import { errorText } from "./outcomes.ts";
 import { createProgress, formatDuration, type ProgressOutput } from "./progress.ts";
-import { remainingDrift, runReconcile } from "./reconcile.ts";
+import { remainingDrift, rowsWhileOff, runReconcile } from "./reconcile.ts";
 import { formatBackfillSummary, formatReconcileReport } from "./report.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { runBackfill } from "./run_backfill.ts";
@@ -15,7 +16,8 @@ import { createSupabaseBackfillStore } from "./store.ts";
 
 /**
  * Exit codes: `drift` when a reconcile leaves drift (a dry run: any; `--apply`: what it did not
- * repair), `error` also when `--apply` refused to repair.
+ * repair; also rows of organizations or memberships while Organizations is off in the instance),
+ * `error` also when `--apply` refused to repair, and when the key is another Clerk instance's.
  */
 export const EXIT = { ok: 0, drift: 1, error: 2, interrupted: 130 } as const;
 
@@ -45,7 +47,7 @@ export async function runCli(io: CliIo): Promise<number> {
       return EXIT.ok;
     }
     const env = readEnv(io.env);
-    const clerk = createClerkClient({ secretKey: env.clerkSecretKey, apiUrl: env.clerkApiUrl });
+    const clerk = createClerkApi({ secretKey: env.clerkSecretKey, apiUrl: env.clerkApiUrl });
     const retry: RetryPolicy = {
       ...io.retry,
       signal: io.signal,
@@ -57,7 +59,7 @@ export async function runCli(io: CliIo): Promise<number> {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     });
     const store = createSupabaseBackfillStore(supabase, { retry });
-    const target = `${env.clerkApiUrl ?? "https://api.clerk.com"} -> ${env.supabaseUrl}`;
+    const target = `${env.clerkApiUrl ?? DEFAULT_CLERK_API_URL} -> ${env.supabaseUrl}`;
 
     if (args.mode === "backfill") {
       const result = await runBackfill(sources, store, {
@@ -85,15 +87,17 @@ export async function runCli(io: CliIo): Promise<number> {
     io.stdout(formatReconcileReport(report));
     if (report.interrupted) return EXIT.interrupted;
     if (report.failures.length > 0 || (report.apply && report.refused)) return EXIT.error;
-    return remainingDrift(report) > 0 ? EXIT.drift : EXIT.ok;
+    return remainingDrift(report) + rowsWhileOff(report) > 0 ? EXIT.drift : EXIT.ok;
   } catch (error) {
     if (io.signal?.aborted) {
-      note(`backfill: interrupted (${printable(text(error))})`);
+      note(`backfill: interrupted (${printable(errorText(error))})`);
       return EXIT.interrupted;
     }
     if (error instanceof UsageError) {
       note(`backfill: ${printable(error.message)} (--help shows the usage)`);
-    } else note(`backfill: ${printable(describeClerkError(error) ?? text(error))}`);
+    } else if (error instanceof InstanceMismatchError) {
+      note(`backfill: ${printable(error.message)}`);
+    } else note(`backfill: ${printable(describeClerkError(error) ?? errorText(error))}`);
     return EXIT.error;
   }
 }

@@ -4,22 +4,21 @@
  * of it, and only if the guards of every kind let them.
  */
 import { printable } from "../supabase/functions/_shared/log.ts";
-import type { ClerkListing, ClerkObject, ClerkSources } from "./clerk_source.ts";
-import { type Kind, KINDS, NOUN, type PerKind } from "./kinds.ts";
 import {
-  mapItems,
-  MEMBERSHIP_ROWS,
-  ORGANIZATION_ROWS,
-  readPages,
-  type RowKind,
-  START,
-  text,
-  USER_ROWS,
-  writeRows,
-} from "./pages.ts";
+  type ClerkInstance,
+  type ClerkListing,
+  type ClerkObject,
+  type ClerkSources,
+  isOrganizationsOff,
+} from "./clerk_source.ts";
+import { checkClerkInstance } from "./instance.ts";
+import { type Kind, KINDS, NOUN, type PerKind } from "./kinds.ts";
+import { type Counts, emptyCounts, errorText, type Failure } from "./outcomes.ts";
 import { type Progress, silentProgress } from "./progress.ts";
-import { type Counts, emptyCounts, type Failure } from "./state.ts";
+import { readPages } from "./read_ahead.ts";
+import { mapItems, MEMBERSHIP_ROWS, ORGANIZATION_ROWS, type RowKind, USER_ROWS } from "./rows.ts";
 import type { BackfillStore, DiffState, MembershipKey } from "./store.ts";
+import { writeRows } from "./writer.ts";
 
 /** Default of `--max-orphans`. */
 export const DEFAULT_MAX_ORPHANS = 100;
@@ -68,10 +67,19 @@ export interface KindReport {
   repaired: (Counts & { tombstoned: number }) | null;
   /** Why this kind's drift may not be repaired. */
   refused: string | null;
+  /**
+   * Organizations and memberships when the Organizations feature is off in the instance: not
+   * compared, nothing of them written (`rows` still counts the table's rows).
+   */
+  skipped: boolean;
 }
 
 /** What reconcile found (and, with `apply`, repaired). */
 export interface ReconcileReport {
+  /** The Clerk instance of the secret key (the one the database follows, or none yet). */
+  instance: ClerkInstance;
+  /** False when the Organizations feature is off: organizations and memberships were skipped. */
+  organizationsEnabled: boolean;
   apply: boolean;
   kinds: PerKind<KindReport>;
   /** Why the drift may not be repaired, all kinds together (with `apply`: nothing was written). */
@@ -79,6 +87,16 @@ export interface ReconcileReport {
   failures: Failure[];
   interrupted: boolean;
   seconds: number;
+}
+
+/**
+ * Rows of organizations and memberships while Organizations is off in the instance: reported (not
+ * compared, never touched), and drift for the exit code.
+ */
+export function rowsWhileOff(report: ReconcileReport): number {
+  return report.kinds.organizations.skipped || report.kinds.memberships.skipped
+    ? report.kinds.organizations.rows + report.kinds.memberships.rows
+    : 0;
 }
 
 /** Objects of one kind found drifting: missing, outdated, restorable and orphaned. */
@@ -121,6 +139,7 @@ export function emptyKindReport(kind: Kind): KindReport {
     orphans: [],
     repaired: null,
     refused: null,
+    skipped: false,
   };
 }
 
@@ -239,31 +258,53 @@ interface Compared<K> {
   readAt: Date;
 }
 
-/** Runs the comparison; see {@linkcode ReconcileReport}. */
+/**
+ * Checks the key's Clerk instance against the database's (refusing another one before anything is
+ * read or written; `apply` records it on first use, a dry run records nothing), finds out whether
+ * Organizations is on, then runs the comparison; see {@linkcode ReconcileReport}. With
+ * Organizations off, organizations and memberships are not compared and nothing of them is
+ * written: a listing Clerk refuses says nothing about which rows are orphans.
+ */
 export async function runReconcile(
   sources: ClerkSources,
   store: BackfillStore,
   options: ReconcileOptions,
 ): Promise<ReconcileReport> {
   const started = performance.now();
+  const { instance } = await checkClerkInstance(sources, store, {
+    source: "reconcile",
+    record: options.apply,
+    log: options.log,
+  });
+  let organizationsEnabled = await sources.organizationsEnabled();
   const failures: Failure[] = [];
   const compared = {} as PerKind<Compared<unknown>>;
   let interrupted = false;
   for (const kind of KINDS) {
-    const result = interrupted
-      ? {
-        report: emptyKindReport(kind),
-        repair: [],
-        orphanKeys: [],
-        listed: 0,
-        complete: false,
-        readAt: new Date(),
+    let result: Compared<unknown> | null = null;
+    if (interrupted) result = notCompared(kind, false);
+    else if (kind !== "users" && !organizationsEnabled) {
+      result = await skipped(SPECS[kind], store);
+    } else {
+      try {
+        result = await compareKind(SPECS[kind], sources[kind], store, failures, options);
+      } catch (error) {
+        // Turned off in Clerk during the run: as if it had been off from the start.
+        if (kind === "users" || !isOrganizationsOff(error)) throw error;
+        organizationsEnabled = false;
+        result = await skipped(SPECS[kind], store);
       }
-      : await compareKind(SPECS[kind], sources[kind], store, failures, options);
+    }
     compared[kind] = result;
     if (!result.complete) interrupted = true;
   }
+  if (!organizationsEnabled && !compared.organizations.report.skipped) {
+    // Organizations compared before memberships found the feature off: drop that comparison too.
+    compared.organizations = await skipped(SPECS.organizations, store);
+  }
   const report: ReconcileReport = {
+    instance,
+    organizationsEnabled,
     apply: options.apply,
     kinds: {
       users: compared.users.report,
@@ -277,10 +318,11 @@ export async function runReconcile(
   };
   if (interrupted) return finish(report, started);
 
-  for (const kind of KINDS) {
+  const kinds = KINDS.filter((kind) => !report.kinds[kind].skipped);
+  for (const kind of kinds) {
     report.kinds[kind].refused = refusal(kind, report.kinds[kind], compared[kind].listed, options);
   }
-  const reasons = KINDS.flatMap((kind) => report.kinds[kind].refused ?? []);
+  const reasons = kinds.flatMap((kind) => report.kinds[kind].refused ?? []);
   if (reasons.length > 0) {
     report.refused = `${
       reasons.join("; ")
@@ -291,7 +333,7 @@ export async function runReconcile(
   // Everything is compared and the guards of every kind agree: now write. Users first, then
   // organizations, then memberships (a membership needs its organization's row and its user's
   // tombstone lifted).
-  for (const kind of KINDS) {
+  for (const kind of kinds) {
     const spec = SPECS[kind];
     const { repair } = compared[kind];
     const repaired = { ...emptyCounts(), tombstoned: 0 };
@@ -303,7 +345,7 @@ export async function runReconcile(
       failures.push(...written.failures);
     }
   }
-  for (const kind of KINDS) {
+  for (const kind of kinds) {
     const spec = SPECS[kind];
     const { orphanKeys, readAt } = compared[kind];
     // A membership's tombstone blocks the memberships created up to its time: when the mirror
@@ -322,6 +364,25 @@ export async function runReconcile(
     }
   }
   return finish(report, started);
+}
+
+function notCompared(kind: Kind, complete: boolean): Compared<unknown> {
+  return {
+    report: emptyKindReport(kind),
+    repair: [],
+    orphanKeys: [],
+    listed: 0,
+    complete,
+    readAt: new Date(),
+  };
+}
+
+// A kind of the Organizations feature while it is off: only its rows are counted.
+async function skipped<K>(spec: Spec<ClerkObject, unknown, K>, store: BackfillStore) {
+  const result = notCompared(spec.rows.kind, true);
+  result.report.rows = (await spec.readMirror(store)).size;
+  result.report.skipped = true;
+  return result;
 }
 
 /** Reads the mirror's rows of one kind, then Clerk's listing, and classifies, read-only. */
@@ -373,9 +434,9 @@ async function compareKind<K>(
   let complete = false;
   let listed = 0;
   try {
-    for await (const page of readPages(listing, START, options.signal)) {
+    for await (const page of readPages(listing, listing.start, options.signal)) {
       if (options.signal?.aborted) break;
-      total = page.totalCount;
+      total = page.totalCount ?? total;
       listed += page.items.length;
       await compare(page.items);
       progress.update(report.clerk, total);
@@ -383,7 +444,7 @@ async function compareKind<K>(
     }
   } catch (error) {
     if (!options.signal?.aborted) throw error;
-    options.log?.(`Stopped while waiting: ${printable(text(error))}`);
+    options.log?.(`Stopped while waiting: ${printable(errorText(error))}`);
   } finally {
     progress.finish();
   }

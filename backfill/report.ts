@@ -5,6 +5,7 @@
  */
 import { printable } from "../supabase/functions/_shared/log.ts";
 import { counted, type Kind, KINDS, NOUN } from "./kinds.ts";
+import { type Counts, countsTotal, type Failure } from "./outcomes.ts";
 import { fmt } from "./progress.ts";
 import {
   driftCount,
@@ -12,9 +13,9 @@ import {
   kindRemaining,
   type KindReport,
   type ReconcileReport,
+  rowsWhileOff,
 } from "./reconcile.ts";
 import type { BackfillResult } from "./run_backfill.ts";
-import { type Counts, countsTotal, type Failure } from "./state.ts";
 
 const SHOWN = 10;
 const LABEL = 21;
@@ -34,13 +35,18 @@ const TITLE: Record<Kind, string> = {
   memberships: "Memberships",
 };
 
+/** The summary's line when the Organizations feature is off in the Clerk instance. */
+export const ORGANIZATIONS_OFF =
+  "Organizations are off in this Clerk instance: organizations and memberships were skipped.";
+
 /**
- * The backfill's summary: counts per outcome and kind, rate, failures. After a resume, the
- * objects carried over from the state file are shown apart.
+ * The backfill's summary: counts per outcome and kind (users alone when organizations are off),
+ * rate, failures. After a resume, the objects carried over from the state file are shown apart.
  */
 export function formatBackfillSummary(result: BackfillResult, statePath: string): string {
   const { counts, carried } = result;
-  const reached = KINDS.slice(0, KINDS.indexOf(result.phase) + 1);
+  const shown = result.kinds;
+  const reached = shown.slice(0, shown.indexOf(result.phase) + 1);
   const done = reached.map((kind) => {
     const n = countsTotal(counts[kind]);
     const total = result.totals[kind];
@@ -49,7 +55,7 @@ export function formatBackfillSummary(result: BackfillResult, statePath: string)
   });
   const rate = result.processed / Math.max(result.seconds, 1e-3);
   const before = carried
-    ? KINDS.filter((kind) => countsTotal(carried[kind]) > 0).map((kind) =>
+    ? shown.filter((kind) => countsTotal(carried[kind]) > 0).map((kind) =>
       counted(countsTotal(carried[kind]), kind)
     )
     : [];
@@ -57,13 +63,19 @@ export function formatBackfillSummary(result: BackfillResult, statePath: string)
     `${result.interrupted ? "Backfill interrupted" : "Backfill finished"}: ${done.join(", ")}; ` +
     `${fmt(result.processed)} in this run in ${result.seconds.toFixed(1)} s ` +
     `(${fmt(Math.round(rate))}/s)${before.length ? `, resumed after ${before.join(", ")}` : ""}`,
-    `${" ".repeat(LABEL + 2)}${KINDS.map((kind) => kind.padStart(COLUMN)).join("")}`,
+    `${" ".repeat(LABEL + 2)}${shown.map((kind) => kind.padStart(COLUMN)).join("")}`,
   ];
   const cells = (value: (kind: Kind) => number) =>
-    KINDS.map((kind) => fmt(value(kind)).padStart(COLUMN)).join("");
+    shown.map((kind) => fmt(value(kind)).padStart(COLUMN)).join("");
   for (const [key, note] of OUTCOMES) {
+    // The memberships' own reason for `stale` only where memberships are shown.
+    const shownNote = shown.includes("memberships")
+      ? note
+      : note.replace(/ \(memberships.*\)$/, "");
     lines.push(
-      `  ${key.padEnd(LABEL)}${cells((kind) => counts[kind][key])}${note ? `  ${note}` : ""}`,
+      `  ${key.padEnd(LABEL)}${cells((kind) => counts[kind][key])}${
+        shownNote ? `  ${shownNote}` : ""
+      }`,
     );
   }
   if (carried) {
@@ -74,6 +86,7 @@ export function formatBackfillSummary(result: BackfillResult, statePath: string)
   }
   const failed = KINDS.reduce((n, kind) => n + counts[kind].failed, 0);
   lines.push(...failureLines(result.failures, failed));
+  if (!result.organizationsEnabled) lines.push(ORGANIZATIONS_OFF);
   if (result.interrupted) {
     lines.push(`Progress saved in ${statePath}: run again with --resume to continue.`);
   }
@@ -86,7 +99,9 @@ export function formatReconcileReport(report: ReconcileReport): string {
     `Reconcile (${report.apply ? "apply" : "dry run"}) in ${report.seconds.toFixed(1)} s`,
   ];
   for (const kind of KINDS) {
-    lines.push(...section(report.kinds[kind], report.failures.filter((f) => f.kind === kind)));
+    const r = report.kinds[kind];
+    if (r.skipped) lines.push(skippedSection(r));
+    else lines.push(...section(r, report.failures.filter((f) => f.kind === kind)));
   }
   if (report.interrupted) lines.push("Interrupted: the comparison is incomplete, nothing written.");
   if (report.refused) {
@@ -96,9 +111,19 @@ export function formatReconcileReport(report: ReconcileReport): string {
         : `--apply would refuse: ${report.refused}`,
     );
   }
+  if (!report.organizationsEnabled) {
+    const held = rowsWhileOff(report);
+    const { organizations, memberships } = report.kinds;
+    lines.push(
+      held === 0 ? ORGANIZATIONS_OFF : "Organizations are off in this Clerk instance, but " +
+        `organizations holds ${fmt(organizations.rows)} and organization_memberships ` +
+        `${fmt(memberships.rows)} rows: they were not compared and are left as they are ` +
+        "(turn Organizations on in Clerk to compare them, or remove those rows yourself).",
+    );
+  }
   const drift = driftCount(report);
   const found = driftList(report, kindDrift);
-  if (drift === 0) lines.push("In sync.");
+  if (drift === 0) lines.push(rowsWhileOff(report) > 0 ? "Users in sync." : "In sync.");
   else if (!report.apply) {
     lines.push(`Drift: ${found}.${report.refused ? "" : " Run with --apply to repair."}`);
   } else if (KINDS.every((kind) => !report.kinds[kind].repaired)) {
@@ -111,6 +136,12 @@ export function formatReconcileReport(report: ReconcileReport): string {
     );
   }
   return lines.join("\n");
+}
+
+// A kind of the Organizations feature while it is off.
+function skippedSection(r: KindReport): string {
+  return `${TITLE[r.kind]}: off in this Clerk instance, not compared; ${fmt(r.rows)} in ` +
+    NOUN[r.kind].table;
 }
 
 function section(r: KindReport, failures: Failure[]): string[] {

@@ -1,33 +1,20 @@
 /**
  * The resume file of a backfill: the phase (users, organizations, memberships), where the last
- * committed page of that phase's listing ended, and the counts so far.
+ * committed page of that phase's listing ended (its cursor), and the counts so far. Only the run
+ * loop (run_backfill.ts) reads and writes it.
  */
-import { isKind, type Kind, KINDS, NOUN, type PerKind, perKind } from "./kinds.ts";
+import type { Cursor } from "./clerk_source.ts";
+import { isKind, type Kind, KINDS, NOUN, type PerKind } from "./kinds.ts";
 import { readTextFileIfExists } from "./optional_file.ts";
-import type { Cursor } from "./pages.ts";
-
-/** Per-outcome counts of a run. */
-export interface Counts {
-  applied: number;
-  /** Inferred tombstones lifted because Clerk lists the object: the row was written again. */
-  restored: number;
-  stale: number;
-  unchanged: number;
-  failed: number;
-}
-
-/** An object the run could not write, and why. */
-export interface Failure {
-  kind: Kind;
-  /** The Clerk id (`user_...`, `org_...`, `orgmem_...`). */
-  id: string;
-  reason: string;
-}
+import { COUNT_KEYS, type Counts, countsTotal, type Failure } from "./outcomes.ts";
 
 /** What `--resume` continues from. */
 export interface BackfillState {
-  /** 3 since the state has phases; older files are refused (start over). */
-  version: 3;
+  /**
+   * 4 since users are read by `starting_after`. Version 3 files (offset cursors in every phase)
+   * are read as version 4; older ones are refused (start over).
+   */
+  version: 4;
   /** Clerk API URL and Supabase URL of the run: a resume must target the same pair. */
   target: string;
   /** The listing being read; the phases before it are complete. */
@@ -52,29 +39,12 @@ export const MAX_FAILURES_KEPT = 100;
 /** How far Clerk's clock may run ahead of this machine's before a cursor counts as future. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
-const COUNT_KEYS = ["applied", "restored", "stale", "unchanged", "failed"] as const;
-
-/** Zero counts. */
-export function emptyCounts(): Counts {
-  return { applied: 0, restored: 0, stale: 0, unchanged: 0, failed: 0 };
-}
-
-/** Zero counts for every kind. */
-export function emptyKindCounts(): PerKind<Counts> {
-  return perKind(emptyCounts);
-}
-
-/** `a - b` per outcome. */
-export function subtractCounts(a: Counts, b: Counts): Counts {
-  const result = emptyCounts();
-  for (const key of COUNT_KEYS) result[key] = a[key] - b[key];
-  return result;
-}
-
-/** The sum of the outcomes: the objects counted. */
-export function countsTotal(counts: Counts): number {
-  return COUNT_KEYS.reduce((n, key) => n + counts[key], 0);
-}
+/** How each phase's listing is paged (clerk_source.ts). */
+const PAGED_BY: PerKind<Cursor["by"]> = {
+  users: "starting_after",
+  organizations: "offset",
+  memberships: "offset",
+};
 
 /** The state file cannot be used: unreadable, malformed, or not matching what Clerk reports. */
 export class StateError extends Error {
@@ -82,9 +52,9 @@ export class StateError extends Error {
 }
 
 /**
- * Reads the state file; null when there is none. Throws {@linkcode StateError} when it is not a
- * consistent state (its phase's counts must add up to `done`, later phases must be untouched,
- * none negative, and so on).
+ * Reads the state file; null when there is none. A version 3 file is read as version 4 (see
+ * {@linkcode fromVersion3}). Throws {@linkcode StateError} when it is not a consistent state (its
+ * phase's counts must add up to `done`, later phases must be untouched, none negative, ...).
  */
 export async function loadState(path: string): Promise<BackfillState | null> {
   const text = await readTextFileIfExists(path);
@@ -95,36 +65,58 @@ export async function loadState(path: string): Promise<BackfillState | null> {
   } catch {
     throw unusable(path, "it is not JSON");
   }
+  if (isObject(value) && value.version === 3) value = fromVersion3(value);
   const problem = stateProblem(value);
   if (problem) throw unusable(path, problem);
   return value as BackfillState;
 }
 
 /**
+ * A version 3 state as version 4. Version 3 read every listing by offset, remembering the newest
+ * creation time read and the ids read at that instant in order: in the users phase, the last of
+ * those ids is the last user of the last committed page, which is exactly the `starting_after`
+ * to continue from (and if that user was deleted since, the read falls back to `created_at_after`
+ * from that creation time). The other phases keep their offset.
+ */
+export function fromVersion3(value: Record<string, unknown>): Record<string, unknown> {
+  const cursor = value.cursor;
+  if (!isObject(cursor) || !Array.isArray(cursor.lastIds)) return { ...value, version: 4 };
+  const seen = { lastCreatedAt: cursor.lastCreatedAt, lastIds: cursor.lastIds };
+  const after = cursor.lastIds.at(-1);
+  return {
+    ...value,
+    version: 4,
+    cursor: value.phase === "users"
+      ? { by: "starting_after", after: typeof after === "string" ? after : null, ...seen }
+      : { by: "offset", offset: cursor.offset, ...seen },
+  };
+}
+
+/**
  * Checks a loaded state against what Clerk reports now for the state's phase: its cursor may not
- * lie in the future (more than {@linkcode CLOCK_SKEW_MS} ahead of `now`) nor past Clerk's current
- * count of that listing. Throws {@linkcode StateError}.
+ * lie in the future (more than {@linkcode CLOCK_SKEW_MS} ahead of `now`), nor, for an offset
+ * listing, past Clerk's current count of that listing. Throws {@linkcode StateError}.
  */
 export function checkResume(
   path: string,
   state: BackfillState,
   clerk: { total: number; now: number },
 ): void {
-  const { offset, lastCreatedAt } = state.cursor;
+  const { cursor } = state;
   const noun = NOUN[state.phase];
-  if (lastCreatedAt !== null && lastCreatedAt > clerk.now + CLOCK_SKEW_MS) {
+  if (cursor.lastCreatedAt !== null && cursor.lastCreatedAt > clerk.now + CLOCK_SKEW_MS) {
     throw unusable(
       path,
       `its cursor is in the future (a ${noun.one} created at ${
-        new Date(lastCreatedAt).toISOString()
+        new Date(cursor.lastCreatedAt).toISOString()
       })`,
     );
   }
-  if (offset > clerk.total) {
+  if (cursor.by === "offset" && cursor.offset > clerk.total) {
     throw unusable(
       path,
-      `its cursor (offset ${offset}) is past the ${clerk.total} ${noun.many} Clerk has now ` +
-        `(${noun.many} deleted since, or another instance)`,
+      `its cursor (offset ${cursor.offset}) is past the ${clerk.total} ${noun.many} Clerk has ` +
+        `now (${noun.many} deleted since, or another instance)`,
     );
   }
 }
@@ -154,17 +146,12 @@ function unusable(path: string, problem: string): StateError {
 function stateProblem(value: unknown): string | null {
   if (!isObject(value)) return "it is not a backfill state file";
   if (value.version === 1 || value.version === 2) return "it was written by an older version";
-  if (value.version !== 3 || typeof value.target !== "string") {
+  if (value.version !== 4 || typeof value.target !== "string") {
     return "it is not a backfill state file";
   }
   const { phase, cursor, counts, failures } = value;
   if (!isKind(phase)) return "its phase is not users, organizations or memberships";
-  if (
-    !isObject(cursor) || !isCount(cursor.offset) || !Array.isArray(cursor.lastIds) ||
-    !cursor.lastIds.every((id) => typeof id === "string") ||
-    !(cursor.lastCreatedAt === null ||
-      (Number.isSafeInteger(cursor.lastCreatedAt) && (cursor.lastCreatedAt as number) > 0))
-  ) return "its cursor is malformed";
+  if (!isCursor(cursor) || cursor.by !== PAGED_BY[phase]) return "its cursor is malformed";
   if (!isCount(value.done) || !isCount(value.total)) return "done or total is not a count";
   if (
     !isObject(counts) ||
@@ -192,6 +179,18 @@ function stateProblem(value: unknown): string | null {
   ) return "its failures do not match its counts";
   if (!isTime(value.startedAt) || !isTime(value.updatedAt)) return "its times are malformed";
   return null;
+}
+
+function isCursor(value: unknown): value is Cursor {
+  if (!isObject(value)) return false;
+  const seen = Array.isArray(value.lastIds) &&
+    value.lastIds.every((id) => typeof id === "string") &&
+    (value.lastCreatedAt === null ||
+      (Number.isSafeInteger(value.lastCreatedAt) && (value.lastCreatedAt as number) > 0));
+  if (!seen) return false;
+  if (value.by === "offset") return isCount(value.offset);
+  return value.by === "starting_after" &&
+    (value.after === null || (typeof value.after === "string" && value.after !== ""));
 }
 
 function kindCounts(counts: Record<string, unknown>, kind: Kind): Counts {

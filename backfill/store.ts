@@ -56,8 +56,31 @@ export interface MembershipKey extends MemberKey {
   membership_id: string;
 }
 
+/**
+ * How `public.follow_clerk_instance` compares a Clerk instance with the one the database follows:
+ * `recorded` (none was; now this one is), `matches`, `unrecorded` (none is, and none was recorded:
+ * a dry run), `mismatch` (another one is: write nothing), `unknown` (no id given).
+ */
+export type InstanceStatus = "recorded" | "matches" | "unrecorded" | "mismatch" | "unknown";
+
+/** The answer of `public.follow_clerk_instance`. */
+export interface FollowedInstance {
+  status: InstanceStatus;
+  /** The instance the database follows (after recording), or null. */
+  instanceId: string | null;
+}
+
 /** Reads and writes the mirror. */
 export interface BackfillStore {
+  /**
+   * Compares `instanceId` with the Clerk instance the database follows and, with `record`,
+   * records it when none is (`clerk_sync.clerk_instance`).
+   */
+  followInstance(
+    instanceId: string,
+    source: "backfill" | "reconcile",
+    record: boolean,
+  ): Promise<FollowedInstance>;
   /**
    * Applies up to 1000 profiles in one transaction (newer data and announced tombstones win;
    * inferred tombstones are lifted).
@@ -133,6 +156,13 @@ export interface StoreOptions {
  */
 export const CALL_TIMEOUT_MS = 10_000;
 
+const INSTANCE_STATUSES: readonly InstanceStatus[] = [
+  "recorded",
+  "matches",
+  "unrecorded",
+  "mismatch",
+  "unknown",
+];
 const SYNC_OUTCOMES: readonly SyncOutcome[] = ["applied", "restored", "stale", "unchanged"];
 const DIFF_STATES: readonly DiffState[] = [
   "in_sync",
@@ -170,6 +200,19 @@ export function createSupabaseBackfillStore(
   }
 
   return {
+    async followInstance(instanceId, source, record) {
+      const data = await call("follow_clerk_instance", {
+        p_instance_id: instanceId,
+        p_source: source,
+        p_record: record,
+      }) as { status?: unknown; instance_id?: unknown } | null;
+      const status = INSTANCE_STATUSES.find((s) => s === data?.status);
+      const recorded = data?.instance_id;
+      if (!status || !(recorded === null || typeof recorded === "string")) {
+        throw new RpcError("follow_clerk_instance", 200, "", "unexpected result");
+      }
+      return { status, instanceId: recorded };
+    },
     async syncUsers(profiles) {
       const data = await call("sync_clerk_users", { p_users: profiles });
       return outcomeMap("sync_clerk_users", data, SYNC_OUTCOMES);

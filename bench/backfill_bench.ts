@@ -1,5 +1,5 @@
 // Backfill throughput (a benchmark, not a test): N users (default 100,000) from the Clerk API
-// stand-in, through @clerk/backend, the webhook's mapping, supabase-js, the PostgREST stand-in
+// stand-in, through the backfill's Clerk reader (fetch, by starting_after), the webhook's mapping, supabase-js, the PostgREST stand-in
 // (over HTTP) and public.sync_clerk_users, into a throwaway cluster. Next to it, in the same run
 // on the same cluster, the floor: the same rows upserted straight into public.profiles with
 // postgres.js, one statement per 500 rows. The pair (floor, backfill) runs three times in a row,
@@ -10,9 +10,9 @@
 //
 // Usage: deno run -A --frozen bench/backfill_bench.ts [users] [pairs]
 import postgres from "postgres";
-import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
 import { type Profile, toProfile } from "../supabase/functions/_shared/clerk_user.ts";
+import { createClerkApi } from "../backfill/clerk_api.ts";
 import { createClerkSources } from "../backfill/clerk_source.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { createSupabaseBackfillStore } from "../backfill/store.ts";
@@ -72,10 +72,7 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
     const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
       auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     });
-    const clerk = createClerkClient({
-      secretKey: services.clerkSecretKey,
-      apiUrl: services.clerkUrl,
-    });
+    const clerk = createClerkApi({ secretKey: services.clerkSecretKey, apiUrl: services.clerkUrl });
 
     const results: BackfillPair[] = [];
     for (let pair = 0; pair < pairs; pair++) {
@@ -108,8 +105,8 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
   }
 }
 
-// Posts a message to the worker and waits for its answer.
-function ask<T>(worker: Worker, message: unknown): Promise<T> {
+/** Posts a message to the services worker and waits for its answer. */
+export function ask<T>(worker: Worker, message: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     worker.onmessage = (event: MessageEvent<T>) => resolve(event.data);
     worker.onerror = (event) => {
@@ -153,7 +150,7 @@ if (import.meta.main) {
   const rate = (n: number) => `${Math.round(n).toLocaleString("en-US")} users/s`;
   console.log(`users: ${r.users.toLocaleString("en-US")}`);
   console.log(
-    "floor: postgres.js, one upsert per 500 rows; backfill: Clerk stand-in -> @clerk/backend -> " +
+    "floor: postgres.js, one upsert per 500 rows; backfill: Clerk stand-in -> fetch -> " +
       "toProfile -> supabase-js -> PostgREST stand-in -> sync_clerk_users",
   );
   r.pairs.forEach((p, i) =>

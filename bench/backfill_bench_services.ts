@@ -3,7 +3,11 @@
 // In production both run on other machines; here their CPU time is kept off the backfill's
 // thread, as it is off the backfill's process in production.
 /// <reference lib="deno.worker" />
-import { fakeClerkUser, startClerkApiStandIn } from "../tests/support/clerk_api_stand_in.ts";
+import {
+  fakeClerkUser,
+  type PagingCost,
+  startClerkApiStandIn,
+} from "../tests/support/clerk_api_stand_in.ts";
 import { createPostgrestStandIn } from "../tests/support/postgrest_stand_in.ts";
 
 /** Sent by the benchmark to start the services. */
@@ -12,6 +16,8 @@ export interface ServicesStart {
   databaseUrl: string;
   jwtSecret: string;
   secretKey: string;
+  /** The Clerk stand-in's paging cost model (default: its default). */
+  paging?: Partial<PagingCost>;
 }
 
 /** Answered once the services listen. */
@@ -29,8 +35,8 @@ self.onmessage = async (event: MessageEvent<ServicesStart | "close">) => {
     self.postMessage("closed");
     return;
   }
-  const { users, databaseUrl, jwtSecret, secretKey } = event.data;
-  const clerk = startClerkApiStandIn();
+  const { users, databaseUrl, jwtSecret, secretKey, paging } = event.data;
+  const clerk = startClerkApiStandIn({ paging });
   for (let i = 1; i <= users; i++) clerk.put(fakeClerkUser(i));
   const rest = createPostgrestStandIn({ databaseUrl, jwtSecret, secretKeys: [secretKey] });
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, rest.handler);

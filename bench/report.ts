@@ -1,5 +1,6 @@
 // The printed table of `npm run bench`: the same figures as bench/results/latest.json.
 import type { BackfillBenchResult } from "./backfill_bench.ts";
+import type { DeepPagingResult } from "./deep_paging_bench.ts";
 import type { Comparison, PhaseResult } from "./compare.ts";
 import type { CpuCase } from "./cpu_cost.ts";
 import type { LevelResult, StormResult } from "./e2e.ts";
@@ -52,6 +53,8 @@ export interface BenchResults {
   startup: StartupResult;
   moduleGraph: ModuleGraph;
   backfill: BackfillBenchResult;
+  /** A backfill past the depth where offset paging slows down (bench/deep_paging_bench.ts). */
+  deepPaging: DeepPagingResult;
   /** clerk-profile-sync (bench/profile_sync_bench.ts). */
   profileSync: ProfileSyncBenchResult;
   /** Organization-scoped RLS (bench/org_rls_bench.ts). */

@@ -4,6 +4,7 @@
 import postgres from "postgres";
 import { startLocalStack } from "../tests/support/local_stack.ts";
 import { runBackfillBench } from "./backfill_bench.ts";
+import { formatDeepPagingReport, runDeepPagingBench } from "./deep_paging_bench.ts";
 import { formatOrgRlsReport, runOrgRlsBench } from "./org_rls_bench.ts";
 import { formatProfileSyncReport, runProfileSyncBench } from "./profile_sync_bench.ts";
 import { compareWithPeerAndRelay } from "./compare.ts";
@@ -24,6 +25,7 @@ const LEVELS = [1, 16, 64];
 const STARTUP_REPETITIONS = 9;
 const COMPARE_CONCURRENCY = 16;
 const BACKFILL_USERS = 50_000;
+const DEEP_PAGING_USERS = 200_000;
 const RESULTS = new URL("./results/latest.json", import.meta.url);
 
 const events = intOption(Deno.args, "--events", 8_000);
@@ -42,6 +44,8 @@ const graph = await moduleGraph();
 const onStack = await measureOnStack();
 console.log(`backfill, ${BACKFILL_USERS} users, ${rounds} pairs ...`);
 const backfill = await runBackfillBench(BACKFILL_USERS, rounds);
+console.log(`deep paging, a backfill of ${DEEP_PAGING_USERS} users, ${rounds} rounds ...`);
+const deepPaging = await runDeepPagingBench(DEEP_PAGING_USERS, rounds);
 console.log(`clerk-profile-sync, ${rounds} interleaved runs ...`);
 const profileSync = await runProfileSyncBench({ runs: rounds, progress: () => {} });
 console.log(`organization-scoped RLS, ${rounds} interleaved pairs ...`);
@@ -60,6 +64,7 @@ const results: BenchResults = {
   startup: onStack.startup,
   moduleGraph: graph,
   backfill,
+  deepPaging,
   profileSync,
   orgRls,
   memory: onStack.memory,
@@ -69,6 +74,7 @@ const results: BenchResults = {
 results.ratios = ratioRows(results);
 results.targets = targets(results);
 console.log(`\n${formatReport(results)}`);
+console.log(`\n${formatDeepPagingReport(deepPaging)}`);
 console.log(`\nclerk-profile-sync (sync on visit)\n${formatProfileSyncReport(profileSync)}`);
 console.log(`\n${formatOrgRlsReport(orgRls)}`);
 await Deno.writeTextFile(RESULTS, JSON.stringify(results, null, 2) + "\n");
@@ -150,6 +156,16 @@ function ratioRows(r: BenchResults): RatioRow[] {
     { name: "function start-up ÷ bare Deno.serve", ratio: r.startup.ratio, target: "<= 2" },
     { name: "backfill users/s ÷ its floor's", ratio: r.backfill.ratio, target: ">= 0.5" },
     {
+      name: "backfill time/page at the end ÷ start, 200k users",
+      ratio: r.deepPaging.cursorRatio,
+      target: "<= 1.5",
+    },
+    {
+      name: "  before: users by offset",
+      ratio: r.deepPaging.offsetRatio,
+      target: "",
+    },
+    {
       name: "org-scoped select through RLS ÷ plain where",
       ratio: r.orgRls.ratio,
       target: "<= 1.5",
@@ -224,6 +240,15 @@ function targets(r: BenchResults): Target[] {
       target: "backfill >= 0.5 x its floor",
       measured: formatRatio(r.backfill.ratio),
       met: r.backfill.ratio.median >= 0.5,
+    },
+    {
+      target: `backfill time per page at the end <= 1.5 x at the start (${
+        r.deepPaging.users.toLocaleString("en-US")
+      } users)`,
+      measured: `${formatRatio(r.deepPaging.cursorRatio)} (by offset: ${
+        formatRatio(r.deepPaging.offsetRatio)
+      })`,
+      met: r.deepPaging.cursorRatio.median <= 1.5,
     },
     {
       target: "clerk-profile-sync start-up <= 1.5 x bare Deno.serve",

@@ -3,8 +3,11 @@
  * Starts a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in, the
  * Clerk API stand-in and the real clerk-webhook and clerk-profile-sync functions (see
  * tests/support/local_stack.ts), then prints FUNCTION_URL, PROFILE_SYNC_URL, DATABASE_URL,
- * SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, CLERK_API_URL (the stand-in's, when it runs) and
- * CLERK_WEBHOOK_SECRET as KEY=value lines and passes the functions' log lines through.
+ * SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, CLERK_API_URL and CLERK_SECRET_KEY (the stand-in's,
+ * when it runs: `npm run backfill` and `npm run reconcile` read exactly these) and
+ * CLERK_WEBHOOK_SECRET as KEY=value lines and passes the functions' log lines through. The Clerk
+ * API stand-in holds three users and two organizations with four memberships; with
+ * `--no-organizations` it is an instance with the Organizations feature off (most instances).
  *
  * Ctrl-C or SIGTERM (to dev alone or to its whole process group, once or repeatedly, also during
  * start-up) stops the functions and the stand-ins, stops PostgreSQL and deletes its data: exit 0.
@@ -133,6 +136,11 @@ function createStop(): Stop {
 }
 
 async function main(): Promise<number> {
+  const unknown = Deno.args.filter((arg) => arg !== "--no-organizations");
+  if (unknown.length > 0) {
+    write("stderr", `dev: unknown option ${printable(unknown[0])} (dev takes --no-organizations)`);
+    return 1;
+  }
   const statePath = Deno.env.get("CLERK_SYNC_DEV_STATE")?.trim() || defaultStatePath();
   const envSecret = Deno.env.get("CLERK_WEBHOOK_SECRET")?.trim();
   const stop = createStop();
@@ -181,6 +189,7 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
       profileSyncPort,
       webhookSecret: envSecret || undefined,
       clerk,
+      clerkOrganizations: !Deno.args.includes("--no-organizations"),
       profileSyncEnv: readProfileSyncEnv(),
       onLog: (line, stream, fn) => {
         write(stream, line);
@@ -221,7 +230,9 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
       `DATABASE_URL=${stack.databaseUrl}`,
       `SUPABASE_URL=${stack.supabaseUrl}`,
       `SUPABASE_SERVICE_ROLE_KEY=${stack.serviceRoleKey}`,
-      ...(stack.clerk ? [`CLERK_API_URL=${stack.clerk.url}`] : []),
+      ...(stack.clerk
+        ? [`CLERK_API_URL=${stack.clerk.url}`, `CLERK_SECRET_KEY=${stack.clerk.secretKey}`]
+        : []),
       `CLERK_WEBHOOK_SECRET=${stack.webhookSecret}`,
     ];
     const secrets = stack.clerkSigningKey
@@ -233,6 +244,13 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
     wroteState = true;
     for (const line of lines) write("stdout", line);
     write("stdout", "# Send a test event:  npm run send -- user.created");
+    if (stack.clerk) {
+      write(
+        "stdout",
+        "# Backfill:           export CLERK_API_URL, CLERK_SECRET_KEY, SUPABASE_URL and " +
+          "SUPABASE_SERVICE_ROLE_KEY as printed, then npm run backfill (npm run reconcile)",
+      );
+    }
     write(
       "stdout",
       stack.clerk

@@ -4,19 +4,14 @@ import { createClient } from "@supabase/supabase-js";
 import { toProfile } from "../supabase/functions/_shared/clerk_user.ts";
 import { EXIT, runCli } from "../backfill/cli.ts";
 import { classifyClerkError } from "../backfill/clerk_source.ts";
+import { emptyCounts, emptyKindCounts } from "../backfill/outcomes.ts";
 import { parseArgs, readEnv, UsageError } from "../backfill/config.ts";
 import { createProgress } from "../backfill/progress.ts";
 import { emptyKindReport, type ReconcileReport } from "../backfill/reconcile.ts";
 import { formatBackfillSummary, formatReconcileReport } from "../backfill/report.ts";
 import { type BackfillResult, runBackfill } from "../backfill/run_backfill.ts";
 import { type Kind, KINDS } from "../backfill/kinds.ts";
-import {
-  type BackfillState,
-  emptyCounts,
-  emptyKindCounts,
-  loadState,
-  saveState,
-} from "../backfill/state.ts";
+import { type BackfillState, loadState, saveState } from "../backfill/state.ts";
 import {
   type BackfillStore,
   CALL_TIMEOUT_MS,
@@ -108,7 +103,14 @@ function listRequests(clerk: ClerkApiStandIn) {
   return clerk.requests.filter((r) => r.path === "/v1/users");
 }
 
-Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's mapping", async () => {
+/** The `starting_after` of each request for a page of users (null: none). */
+function cursors(clerk: ClerkApiStandIn, from = 0): (string | null)[] {
+  return listRequests(clerk).slice(from).map((r) =>
+    new URLSearchParams(r.query).get("starting_after")
+  );
+}
+
+Deno.test("runBackfill() copies 2,345 users in pages of 500 by starting_after with the webhook's mapping", async () => {
   const p = prefix();
   const all = users(2345, p);
   await withHarness({ users: all }, async (h) => {
@@ -130,16 +132,23 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 with the webhook's m
     });
     assert.equal(result.interrupted, false);
     assert.equal(await profileCount(h.sql, p), 2345);
-    const pages = listRequests(h.clerk);
-    assert.deepEqual(
-      pages.map((r) => new URLSearchParams(r.query).get("offset") ?? "0"),
-      ["0", "475", "950", "1425", "1900"],
-    );
-    for (const r of pages) {
+    // Clerk's cursor: the id of the last user of the previous page, no offset, oldest first.
+    assert.deepEqual(cursors(h.clerk), [
+      null,
+      ...[500, 1000, 1500, 2000].map((n) => all[n - 1].id),
+    ]);
+    for (const r of listRequests(h.clerk)) {
       const params = new URLSearchParams(r.query);
-      assert.equal(params.get("limit"), "500");
-      assert.equal(params.get("order_by"), "+created_at");
+      assert.deepEqual(
+        [params.get("limit"), params.get("order_by"), params.get("offset")],
+        ["500", "+created_at", null],
+      );
     }
+    assert.equal(
+      h.clerk.requests.filter((r) => r.path === "/v1/users/count").length,
+      1,
+      "counted once, not with every page",
+    );
     const [row] = await h.sql`
       select user_id, email, phone, first_name, last_name, username, image_url, public_metadata,
         clerk_created_at, clerk_updated_at
@@ -214,7 +223,7 @@ Deno.test("runBackfill() reads the next page while it writes the current one", a
   const p = prefix();
   await withHarness({ users: users(1500, p) }, async (h) => {
     const events: string[] = [];
-    h.clerk.onList = (offset) => void events.push(`read ${offset}`);
+    h.clerk.onList = (_, page) => void events.push(`read ${page[0]?.id.slice(-7) ?? "none"}`);
     const store: BackfillStore = {
       ...h.store,
       async syncUsers(profiles) {
@@ -233,29 +242,28 @@ Deno.test("runBackfill() reads the next page while it writes the current one", a
       concurrency: 1,
     });
     assert.deepEqual(events, [
-      "read 0",
+      "read 0000001",
       "write 0000001",
-      "read 475",
+      "read 0000501",
       "written 0000001",
       "write 0000501",
-      "read 950",
+      "read 0001001",
       "written 0000501",
-      "write 0000976",
-      "read 1425",
-      "written 0000976",
-      "write 0001451",
-      "written 0001451",
+      "write 0001001",
+      "read none",
+      "written 0001001",
     ]);
   });
 });
 
 Deno.test("runBackfill() stops on interrupt and --resume continues where it stopped", async () => {
   const p = prefix();
-  await withHarness({ users: users(2345, p) }, async (h) => {
+  const all = users(2345, p);
+  await withHarness({ users: all }, async (h) => {
     const controller = new AbortController();
     // Ctrl-C while page 2 is being written (page 3 is being read ahead).
-    h.clerk.onList = (offset) => {
-      if (offset === 950) controller.abort(new Error("interrupted"));
+    h.clerk.onList = (_, page) => {
+      if (page[0]?.id === all[1000].id) controller.abort(new Error("interrupted"));
     };
     const first = await runBackfill(sourceFor(h.clerk), h.store, {
       statePath: h.statePath,
@@ -264,11 +272,16 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
       signal: controller.signal,
     });
     assert.equal(first.interrupted, true);
-    assert.equal(first.counts.users.applied, 975);
-    assert.equal(await profileCount(h.sql, p), 975);
+    assert.equal(first.counts.users.applied, 1000);
+    assert.equal(await profileCount(h.sql, p), 1000);
     const state = await loadState(h.statePath);
-    assert.equal(state?.done, 975);
-    assert.equal(state?.cursor.offset, 975);
+    assert.equal(state?.done, 1000);
+    assert.deepEqual(state?.cursor, {
+      by: "starting_after",
+      after: all[999].id,
+      lastCreatedAt: all[999].created_at,
+      lastIds: [all[999].id],
+    });
 
     h.clerk.onList = null;
     const before = listRequests(h.clerk).length;
@@ -277,12 +290,13 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
       resume: true,
       target: "test",
     });
-    const offsets = listRequests(h.clerk).slice(before).map((r) =>
-      new URLSearchParams(r.query).get("offset")
+    assert.deepEqual(
+      cursors(h.clerk, before),
+      [all[999].id, all[1499].id, all[1999].id],
+      "no page is read again",
     );
-    assert.deepEqual(offsets, ["950", "1425", "1900"], "no page is read again");
     assert.deepEqual(second.carried?.users, {
-      applied: 975,
+      applied: 1000,
       restored: 0,
       stale: 0,
       unchanged: 0,
@@ -300,15 +314,16 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
   });
 });
 
-Deno.test("runBackfill() skips nobody when users are deleted between two pages", async () => {
+Deno.test("runBackfill() skips nobody when the user its cursor names is deleted between two pages", async () => {
   const p = prefix();
   const all = users(1500, p);
   await withHarness({ users: all }, async (h) => {
-    // 60 users of page 1 are deleted in Clerk once it was read: every later user moves 60 places
-    // to the left, more than the 25 a page re-reads.
-    h.clerk.onList = (offset) => {
-      if (offset !== 475) return;
-      for (const user of all.slice(100, 160)) h.clerk.remove(user.id);
+    // Once page 2 was read, its last user (the next page's starting_after) and 60 users of page 1
+    // are deleted in Clerk: the stand-in answers that cursor 422, and the page is read by
+    // created_at_after instead.
+    h.clerk.onList = (_, page) => {
+      if (page[0]?.id !== all[500].id) return;
+      for (const user of [...all.slice(100, 160), all[999]]) h.clerk.remove(user.id);
     };
     const result = await runBackfill(sourceFor(h.clerk), h.store, {
       statePath: h.statePath,
@@ -323,8 +338,44 @@ Deno.test("runBackfill() skips nobody when users are deleted between two pages",
       failed: 0,
     });
     assert.equal(await profileCount(h.sql, p), 1500);
-    const offsets = listRequests(h.clerk).map((r) => new URLSearchParams(r.query).get("offset"));
-    assert.deepEqual(offsets, [null, "475", "950", "475", "950"], "a step back");
+    const pages = listRequests(h.clerk).map((r) => {
+      const params = new URLSearchParams(r.query);
+      return [params.get("starting_after") ?? params.get("created_at_after"), r.status];
+    });
+    assert.deepEqual(pages, [
+      [null, 200],
+      [all[499].id, 200],
+      [all[999].id, 422],
+      [String(all[999].created_at - 1), 200],
+      [all[1499].id, 200],
+    ]);
+  });
+});
+
+Deno.test("runBackfill() reads users created in the same millisecond across pages once each", async () => {
+  const p = prefix();
+  // 12 users share one creation time, across the boundary of pages of 5; the cursor's user is
+  // deleted twice on the way, so the created_at_after fallback meets the ties.
+  const at = Date.UTC(2025, 0, 1);
+  const all = Array.from(
+    { length: 14 },
+    (_, i) => fakeClerkUser(i + 1, { prefix: p, createdAt: i < 2 ? at - 10 + i : at }),
+  );
+  await withHarness({ users: all }, async (h) => {
+    let reads = 0;
+    h.clerk.onList = (_, page) => {
+      reads++;
+      const last = page.at(-1);
+      if ((reads === 1 || reads === 3) && last) h.clerk.remove(String(last.id));
+    };
+    const sources = sourcesFor(h.clerk, {}, { pageSize: 5 });
+    const result = await runBackfill(sources, h.store, {
+      statePath: h.statePath,
+      resume: false,
+      target: "test",
+    });
+    assert.equal(result.counts.users.applied, 14, JSON.stringify(result.counts.users));
+    assert.equal(await profileCount(h.sql, p), 14);
   });
 });
 
@@ -341,7 +392,7 @@ Deno.test("runBackfill() keeps its place after a crash, and refuses another run'
       }),
       /Service Unavailable|Oops/,
     );
-    assert.equal((await loadState(h.statePath))?.done, 975);
+    assert.equal((await loadState(h.statePath))?.done, 1000);
     await assert.rejects(
       runBackfill(sourceFor(h.clerk), h.store, {
         statePath: h.statePath,
@@ -375,15 +426,15 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
     // Deleted in Clerk before the run, but Clerk's list still shows the user (eventual
     // consistency): the tombstone wins.
     assert.equal(await webhook(h.sql, "user.deleted", deletedBefore, Date.now()), "deleted");
-    // While page 2 (offset 500) is on its way, the webhook delivers a newer version of one of its
-    // users and a deletion of another.
+    // While page 2 (users 501 to 1,000) is on its way, the webhook delivers a newer version of
+    // one of its users and a deletion of another.
     const newer = fakeClerkUser(701, {
       prefix: p,
       updatedAt: raced.updated_at + 60_000,
       fields: { first_name: "Renamed" },
     });
-    h.clerk.onList = async (offset) => {
-      if (offset !== 475) return;
+    h.clerk.onList = async (_, page) => {
+      if (page[0]?.id !== all[500].id) return;
       h.clerk.onList = null;
       assert.equal(await webhook(h.sql, "user.updated", newer, newer.updated_at), "applied");
       assert.equal(await webhook(h.sql, "user.deleted", deletedDuring, Date.now()), "deleted");
@@ -682,7 +733,7 @@ async function mirror(sql: postgres.Sql) {
   };
 }
 
-Deno.test("reconcile --apply with another instance's key writes nothing; the right key undoes an override", async () => {
+Deno.test("reconcile --apply refuses a listing of none and 100% orphans; the right listing undoes raised guards", async () => {
   await withCluster(async (cluster) => {
     const empty = startClerkApiStandIn({ secretKey: "sk_test_empty_instance" });
     const other = startClerkApiStandIn({
@@ -843,7 +894,7 @@ Deno.test("the backfill command exits 2 on a refused Clerk key and on missing se
     assert.equal(refused.code, EXIT.error);
     assert.match(
       refused.stderr,
-      /backfill: Clerk answered 401: Invalid authentication \(authentication_invalid\)/,
+      /backfill: Clerk answered 401: The provided Clerk Secret Key is invalid\. Make sure that your Clerk Secret Key is correct\. \(clerk_key_invalid\)/,
     );
     const legacy = await cli(h, ["--dry-run"], {
       SUPABASE_SECRET_KEYS: "",
@@ -859,7 +910,8 @@ Deno.test("the backfill command exits 2 on a refused Clerk key and on missing se
 
 Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the job", async () => {
   const p = prefix();
-  await withHarness({ users: users(2345, p) }, async (h) => {
+  const all = users(2345, p);
+  await withHarness({ users: all }, async (h) => {
     const env = {
       CLERK_SECRET_KEY: h.clerk.secretKey,
       CLERK_API_URL: h.clerk.url,
@@ -878,15 +930,15 @@ Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the
       }).spawn();
 
     const child = spawn([]);
-    h.clerk.onList = async (offset) => {
-      if (offset !== 950) return;
+    h.clerk.onList = async (_, page) => {
+      if (page[0]?.id !== all[1000].id) return;
       child.kill("SIGINT");
       await new Promise((resolve) => setTimeout(resolve, 200));
     };
     const first = await child.output();
     const firstOut = new TextDecoder().decode(first.stdout);
     assert.equal(first.code, 130, firstOut + new TextDecoder().decode(first.stderr));
-    assert.match(firstOut, /Backfill interrupted: 975 of 2,345/);
+    assert.match(firstOut, /Backfill interrupted: 1,000 of 2,345/);
     assert.match(firstOut, /run again with --resume/);
 
     h.clerk.onList = null;
@@ -894,26 +946,27 @@ Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the
     const secondOut = new TextDecoder().decode(second.stdout);
     const secondErr = new TextDecoder().decode(second.stderr);
     assert.equal(second.code, 0, secondOut + secondErr);
-    assert.match(secondErr, /Resuming users after 975 of 2345/);
+    assert.match(secondErr, /Resuming users after 1000 of 2345/);
     assert.match(
       secondOut,
-      /Backfill finished: 2,345 of 2,345 Clerk users, 0 of 0 organizations, 0 of 0 memberships; 1,370 in this run/,
+      /Backfill finished: 2,345 of 2,345 Clerk users, 0 of 0 organizations, 0 of 0 memberships; 1,345 in this run/,
     );
     assert.match(secondOut, /^ +users +organizations +memberships$/m);
     assert.match(secondOut, /^ {2}applied +2,345 +0 +0 {2}inserted or updated$/m);
-    assert.match(secondOut, /^ {2}carried over +975 +0 +0 {2}written before this run/m);
+    assert.match(secondOut, /^ {2}carried over +1,000 +0 +0 {2}written before this run/m);
     assert.match(secondOut, /^ {2}stale +0 +0 +0 {2}kept newer/m);
     assert.equal(await profileCount(h.sql, p), 2345);
   });
 });
 
 /**
- * A consistent state file of a run that wrote `done` objects of `phase` (all applied) up to
- * `offset`, after (for a later phase) 10 applied objects of each phase before.
+ * A consistent state file of a run that wrote `done` objects of `phase` (all applied) up to its
+ * cursor (users: after `user_x`; others: at offset `done`), after (for a later phase) 10 applied
+ * objects of each phase before.
  */
 function savedState(
   done: number,
-  cursor: Partial<BackfillState["cursor"]> = {},
+  cursor: { lastCreatedAt?: number; offset?: number } = {},
   phase: Kind = "users",
 ): BackfillState {
   const now = new Date().toISOString();
@@ -921,10 +974,22 @@ function savedState(
   for (const kind of KINDS.slice(0, KINDS.indexOf(phase))) counts[kind].applied = 10;
   counts[phase].applied = done;
   return {
-    version: 3,
+    version: 4,
     target: "test",
     phase,
-    cursor: { offset: done, lastCreatedAt: Date.UTC(2024, 0, 1), lastIds: ["user_x"], ...cursor },
+    cursor: phase === "users"
+      ? {
+        by: "starting_after",
+        after: "user_x",
+        lastCreatedAt: cursor.lastCreatedAt ?? Date.UTC(2024, 0, 1),
+        lastIds: ["user_x"],
+      }
+      : {
+        by: "offset",
+        offset: cursor.offset ?? done,
+        lastCreatedAt: cursor.lastCreatedAt ?? Date.UTC(2024, 0, 1),
+        lastIds: ["org_x"],
+      },
     done,
     total: done,
     counts,
@@ -934,7 +999,7 @@ function savedState(
   };
 }
 
-Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's user count", async () => {
+Deno.test("runBackfill() --resume refuses a cursor in the future or an offset past Clerk's count", async () => {
   const p = prefix();
   await withHarness({ users: users(10, p) }, async (h) => {
     const resume = () =>
@@ -948,12 +1013,7 @@ Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's
       resume(),
       /cannot be resumed: its cursor is in the future \(a user created at .*\)\. Start over without --resume/,
     );
-    await saveState(h.statePath, savedState(500, { offset: 500 }));
-    await assert.rejects(
-      resume(),
-      /cannot be resumed: its cursor \(offset 500\) is past the 10 users Clerk has now/,
-    );
-    // The checks hold in every phase, against the count of that phase's listing.
+    // Offset listings: the offset may not lie past the count of that phase's listing.
     await saveState(h.statePath, savedState(3, { offset: 3 }, "organizations"));
     await assert.rejects(
       resume(),
@@ -968,13 +1028,13 @@ Deno.test("runBackfill() --resume refuses a cursor in the future or past Clerk's
 
     // Through the command: exit 2 and the message; without --resume the file is ignored.
     const target = `${h.clerk.url} -> ${h.supabaseUrl}`;
-    await saveState(h.statePath, { ...savedState(500, { offset: 500 }), target });
+    await saveState(h.statePath, { ...savedState(500, { offset: 500 }, "memberships"), target });
     const refused = await cli(h, ["--resume"]);
     assert.equal(refused.code, EXIT.error);
     assert.match(refused.stderr, /Start over without --resume \(safe: every write is guarded/);
     const fresh = await cli(h, []);
     assert.equal(fresh.code, EXIT.ok, fresh.stdout + fresh.stderr);
-    assert.match(fresh.stderr, /Found an unfinished run \(users: 500 done\); starting over/);
+    assert.match(fresh.stderr, /Found an unfinished run \(memberships: 500 done\); starting over/);
     assert.equal(await profileCount(h.sql, p), 10);
   });
 });
@@ -1024,7 +1084,11 @@ Deno.test("loadState() refuses counts that do not add up to done, negative ones,
         },
         /failures do not match/,
       ],
-      [{ ...good, cursor: { ...good.cursor, offset: -1 } }, /its cursor is malformed/],
+      [{ ...good, cursor: { ...good.cursor, after: 42 } }, /its cursor is malformed/],
+      [{ ...good, cursor: { ...good.cursor, after: "" } }, /its cursor is malformed/],
+      [{ ...good, cursor: inPhase.cursor }, /its cursor is malformed/],
+      [{ ...inPhase, cursor: { ...inPhase.cursor, offset: -1 } }, /its cursor is malformed/],
+      [{ ...inPhase, cursor: good.cursor }, /its cursor is malformed/],
       [{ ...good, cursor: { ...good.cursor, lastCreatedAt: "soon" } }, /its cursor is malformed/],
       [{ ...good, version: 1 }, /written by an older version/],
       [{ ...good, version: 2 }, /written by an older version/],
@@ -1072,6 +1136,8 @@ Deno.test("the command escapes control characters in user ids, reasons and Clerk
 Deno.test("formatReconcileReport() and formatBackfillSummary() print values from Clerk escaped", () => {
   const hostile = "user_a\nSuccessfully synced profile for user user_b\u2028\u202e";
   const report: ReconcileReport = {
+    instance: { id: "ins_2abc", environmentType: "production" },
+    organizationsEnabled: true,
     apply: false,
     kinds: {
       users: { ...emptyKindReport("users"), clerk: 2, rows: 1, missing: [hostile] },
@@ -1098,6 +1164,9 @@ Deno.test("formatReconcileReport() and formatBackfillSummary() print values from
   counts.users.failed = 1;
   counts.memberships.failed = 1;
   const result: BackfillResult = {
+    instance: { id: "ins_2abc", environmentType: "production" },
+    organizationsEnabled: true,
+    kinds: [...KINDS],
     counts,
     carried: null,
     failures: [

@@ -18,6 +18,7 @@ export const DEV_KEYS = [
   "SUPABASE_URL",
   "SUPABASE_SERVICE_ROLE_KEY",
   "CLERK_API_URL",
+  "CLERK_SECRET_KEY",
   "CLERK_WEBHOOK_SECRET",
 ];
 
@@ -69,6 +70,8 @@ export interface StartDevOptions {
   npm?: boolean;
   /** Environment over {@linkcode cleanEnv}. */
   env?: Record<string, string>;
+  /** Options of dev (`--no-organizations`). */
+  args?: string[];
 }
 
 /** Starts dev in its own process group (through setsid(1)), with its own TMPDIR. */
@@ -77,9 +80,10 @@ export async function startDev(options: StartDevOptions = {}): Promise<DevProces
   // The cluster's directory below it belongs to the postgres user, who must be able to reach it.
   await Deno.chmod(tmpDir, 0o711);
   const statePath = `${tmpDir}/dev-stack.env`;
+  const args = options.args ?? [];
   const command = options.npm
-    ? ["npm", "run", "--silent", "dev"]
-    : [DENO, "run", "-A", "--frozen", "scripts/dev.ts"];
+    ? ["npm", "run", "--silent", "dev", ...(args.length ? ["--", ...args] : [])]
+    : [DENO, "run", "-A", "--frozen", "scripts/dev.ts", ...args];
   const child = new Deno.Command("setsid", {
     args: command,
     cwd: ROOT,

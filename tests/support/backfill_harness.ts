@@ -4,15 +4,17 @@
  * backfill store and Clerk clients wired to them, against the test command's database.
  */
 import postgres from "postgres";
-import { createClerkClient } from "@clerk/backend";
 import { createClient } from "@supabase/supabase-js";
-import { createClerkSources } from "../../backfill/clerk_source.ts";
+import { createClerkApi } from "../../backfill/clerk_api.ts";
+import { runCli } from "../../backfill/cli.ts";
+import { type ClerkSources, createClerkSources } from "../../backfill/clerk_source.ts";
 import { type BackfillStore, createSupabaseBackfillStore } from "../../backfill/store.ts";
 import {
   type ClerkApiStandIn,
   type ClerkApiStandInOptions,
   startClerkApiStandIn,
 } from "./clerk_api_stand_in.ts";
+import { startCluster } from "./pg_cluster.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./test_database.ts";
 
@@ -73,7 +75,61 @@ export async function withBackfillHarness(
 }
 
 /** The backfill's Clerk sources over the stand-in, with fast retries (overridable). */
-export function sourcesFor(clerk: ClerkApiStandIn, retry = {}) {
-  const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
-  return createClerkSources(client, { retry: { ...FAST_RETRY, ...retry } });
+export function sourcesFor(
+  clerk: ClerkApiStandIn,
+  retry = {},
+  options: { pageSize?: number; secretKey?: string } = {},
+): ClerkSources {
+  const api = createClerkApi({
+    secretKey: options.secretKey ?? clerk.secretKey,
+    apiUrl: clerk.url,
+  });
+  return createClerkSources(api, {
+    pageSize: options.pageSize,
+    retry: { ...FAST_RETRY, ...retry },
+  });
+}
+
+/** What one run of the command printed, and its exit code. */
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the command (`npm run backfill`'s runCli) in-process against the harness, with the
+ * stand-in's key and URL unless `env` overrides them.
+ */
+export async function runCommand(
+  h: Harness,
+  argv: string[],
+  env: Record<string, string> = {},
+): Promise<CommandRun> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const code = await runCli({
+    argv: [...argv, "--state", h.statePath],
+    env: new Map(Object.entries({
+      CLERK_SECRET_KEY: h.clerk.secretKey,
+      CLERK_API_URL: h.clerk.url,
+      SUPABASE_URL: h.supabaseUrl,
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
+      ...env,
+    })),
+    stdout: (text) => void stdout.push(text),
+    stderr: { isTerminal: false, write: (text) => void stderr.push(text) },
+    retry: FAST_RETRY,
+  });
+  return { code, stdout: stdout.join("\n"), stderr: stderr.join("") };
+}
+
+/** Runs `fn` on a throwaway migrated cluster of its own (a test that needs the whole database). */
+export async function withOwnCluster(fn: (databaseUrl: string) => Promise<void>): Promise<void> {
+  const cluster = await startCluster();
+  try {
+    await fn(cluster.url);
+  } finally {
+    await cluster.destroy();
+  }
 }

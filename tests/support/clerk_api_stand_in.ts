@@ -1,54 +1,61 @@
 /**
  * Stands in for Clerk's Backend API (https://api.clerk.com) in tests and benchmarks: an HTTP
- * server on 127.0.0.1 with the endpoints the backfill and clerk-profile-sync call, as Clerk
- * documents them (https://clerk.com/docs/reference/backend-api: Users, Organizations,
- * Organization Memberships, JWKS) and as `@clerk/backend` 3.25 (`users.getUserList`,
- * `users.getCount`, `users.getUser`, `organizations.getOrganizationList`,
- * `organizations.getInstanceOrganizationMembershipList`, `jwks.getJwks`, and `verifyToken` with a
- * secret key) reads them:
+ * server on 127.0.0.1 with the endpoints the backfill and clerk-profile-sync call, built from
+ * Clerk's published contract, `bapi/2026-05-12.yml` of github.com/clerk/openapi-specs (the API
+ * version `@clerk/backend` 3.25 sends), whose schemas tests/clerk_api_contract_test.ts checks
+ * every answer against (tests/fixtures/clerk_openapi/). Operations (spec path, operationId):
  *
- * - `GET /v1/users?limit=&offset=&order_by=&user_id=...` answers a JSON array of user objects.
- *   `limit` 1..500 (default 10), `offset` >= 0, `order_by` `[+|-]created_at|updated_at` (default
- *   `-created_at`, newest first; ties by id), `user_id` repeatable (at most 100).
- * - `GET /v1/users/count?user_id=...` answers `{"object":"total_count","total_count":N}`.
- * - `GET /v1/users/{user_id}` answers the user object, or 404 `resource_not_found` (Clerk's
- *   "Retrieve a user"; the SDK throws a ClerkAPIResponseError with status 404 for it).
- * - `GET /v1/organizations?limit=&offset=&order_by=&organization_id=...` ("Get a list of
- *   organizations for an instance"; https://clerk.com/docs/reference/backend/organization/get-organization-list)
- *   answers `{"data":[organization...],"total_count":N}`, N counting every organization the
- *   filter matches. `limit` 1..500 (default 10), `offset` >= 0, `order_by`
- *   `[+|-]created_at|name` (default `-created_at`; ties by id; Clerk's `members_count` is not
- *   served: 422), `organization_id` repeatable (at most 100, as `GetOrganizationListParams`
- *   documents).
- * - `GET /v1/organization_memberships?limit=&offset=&order_by=` ("Get a list of all organization
- *   memberships within an instance";
- *   https://clerk.com/docs/reference/backend/organization/get-instance-organization-membership-list)
- *   answers `{"data":[membership...],"total_count":N}`; `order_by` `[+|-]created_at` (default
- *   `-created_at`; Clerk's other orders, by the member's name or identifiers, are not served:
- *   422). Each membership carries the organization's current object, as Clerk serves it, and
- *   `public_user_data.user_id`.
- *   Both paginated answers have the shape `@clerk/backend` deserializes into `{ data, totalCount }`
- *   (`deserialize` / `isPaginated` of src/api/resources/Deserializer.ts: an object whose `data`
- *   is an array, with `total_count`); Clerk's Backend API reference names these schemas
- *   `Organizations` and `OrganizationMemberships` (`data`, `total_count`; also in the clients
- *   generated from it, e.g. clerk/clerk-http-client-ruby docs/OrganizationMemberships.md).
- * - `GET /v1/jwks` answers `{"keys":[JWK...]}`: the public keys of the instance's signing keys
- *   ({@linkcode ClerkApiStandInOptions.signingKeys}), each `{kty, n, e, kid, use, alg}` as Clerk
- *   serves them ("Retrieve the JSON Web Key Set of the instance"; `verifyToken` with a secret key
- *   fetches it and matches the token's `kid`).
- * - `Authorization: Bearer <secret key>` is required: 401 `authentication_invalid` otherwise on the
- *   list and count endpoints, as before; on `GET /v1/users/{user_id}` and `GET /v1/jwks` a wrong
- *   key is answered 401 `clerk_key_invalid`, the code of Clerk's "InvalidClerkSecretKey" error
- *   (https://clerk.com/docs/errors/authentication) that `@clerk/backend`'s JWKS loader looks for
- *   (`TokenVerificationErrorCode.InvalidSecretKey`: reason `secret-key-invalid`).
- * - Errors use Clerk's envelope `{"errors":[{"message","long_message","code"}],"clerk_trace_id"}`.
- *   Responses carry `Content-Type: application/json` exactly: the SDK parses JSON only then.
+ * - `GET /users` (GetUserList) answers a JSON array of User objects (`User.List`). `limit` 1..500
+ *   (default 10, `LimitParameter`), `offset` >= 0 (`OffsetParameter`), `order_by`
+ *   `[+|-]created_at|updated_at` (default `-created_at`; ties by id; Clerk's other orders are not
+ *   served: 422), `user_id` repeatable (at most 100, `+` prefix allowed), `created_at_after` /
+ *   `created_at_before` (epoch ms, strict), and `starting_after`: "the `id` of the last user on
+ *   the previous page. Returns the users that follow it", which requires a `created_at` order
+ *   (422 otherwise) and no non-zero `offset` (422). What Clerk answers for a `starting_after` id
+ *   that no longer exists the spec does not say: the stand-in answers 422, and the backfill
+ *   falls back to `created_at_after` for that page.
+ * - Deep offsets: the spec's description of GetUserList says a large `offset` "has to walk and
+ *   discard every row before it, so it gets progressively slower and eventually times out", while
+ *   "a cursor page costs the same no matter how far into the list it sits". The stand-in models
+ *   that on every offset listing ({@linkcode PagingCost}): each skipped row costs time, and an
+ *   offset at or past {@linkcode PagingCost.offsetTimeoutAt} answers 504 (the spec names no
+ *   status for the time-out; Clerk's error envelope, the spec's words as its long_message).
+ * - `GET /users/count` (GetUsersCount) answers `{"object":"total_count","total_count":N}`
+ *   (`TotalCount`), with the same `user_id` and `created_at_*` filters.
+ * - `GET /users/{user_id}` (GetUser) answers the User, or 404 `resource_not_found`
+ *   (`ResourceNotFound`).
+ * - `GET /organizations` (ListOrganizations) answers `{"data":[Organization...],"total_count":N}`
+ *   (`Organizations`), N counting every organization the filter matches. `limit`, `offset` as
+ *   above, `order_by` `[+|-]created_at|name` (default `-created_at`; `members_count` is not served:
+ *   422), `organization_id` repeatable (at most 100). Offset only: the spec offers no cursor.
+ * - `GET /organization_memberships` (InstanceGetOrganizationMemberships) answers
+ *   `{"data":[OrganizationMembership...],"total_count":N}` (`OrganizationMemberships`); `order_by`
+ *   `[+|-]created_at` (the member-name orders are not served: 422). Each membership carries its
+ *   organization's current object and `public_user_data.user_id`. Offset only.
+ * - Organizations off (`organizationsEnabled: false`, most instances): both listings answer 403
+ *   `organization_not_enabled_in_instance` with the message and long_message captured from Clerk
+ *   (ListOrganizations lists its 403 as `AuthorizationInvalid`).
+ * - `GET /instance` (GetInstance) answers the `Instance` of the secret key: `{"object":"instance",
+ *   "id":"ins_...","environment_type",...}`; `GET /instance/organization_settings`
+ *   (GetInstanceOrganizationSettings) answers `OrganizationSettings`, `enabled` as configured.
+ * - `GET /jwks` (GetJWKS) answers `{"keys":[JWK...]}` (`WellKnown.JWKS`): the public keys of the
+ *   instance's signing keys ({@linkcode ClerkApiStandInOptions.signingKeys}); `verifyToken` with a
+ *   secret key fetches it and matches the token's `kid`.
+ * - `Authorization: Bearer <secret key>`: a wrong key is answered 401 `clerk_key_invalid` on every
+ *   endpoint ("The provided Clerk Secret Key is invalid...", Clerk's InvalidClerkSecretKey error,
+ *   https://clerk.com/docs/errors/authentication, which `@clerk/backend`'s JWKS loader looks for).
+ *   `authentication_invalid` is Clerk's code for a missing session, not for a bad key.
+ * - Errors use Clerk's envelope `{"errors":[{"message","long_message","code","meta"?}],
+ *   "clerk_trace_id"}` (`ClerkErrors`); 422 for bad parameters (`UnprocessableEntity`, with
+ *   `meta.param_name`), 429 with `Retry-After` (`TooManyRequests`). Responses carry
+ *   `Content-Type: application/json` exactly: the SDK parses JSON only then.
  * - Deleting an organization or a user deletes their memberships, as Clerk does.
  *
  * Faults are programmable: {@linkcode ClerkApiStandIn.injectFault} answers one matching request
  * with a status (429 with `Retry-After`, 500, ...), optionally after letting some through.
  */
 
+import { INSTANCE_ID } from "./clerk_payloads.ts";
 import type { ClerkSigningKey } from "./clerk_session.ts";
 
 /** A Clerk user object as the Backend API returns it (snake_case JSON). */
@@ -88,6 +95,8 @@ export interface Fault {
   retryAfterSeconds?: number;
   /** The error's `message` and `long_message` (default Clerk's generic text for the status). */
   message?: string;
+  /** The error's `code` (default `too_many_requests` for 429, else `internal_clerk_error`). */
+  code?: string;
   /** Let this many matching requests through before failing (default 0). */
   after?: number;
 }
@@ -97,7 +106,37 @@ export interface RecordedRequest {
   path: string;
   query: string;
   status: number;
+  /** The answer's body, when {@linkcode ClerkApiStandIn.recordBodies} was on. */
+  body?: string;
+  /** The answer's headers, when {@linkcode ClerkApiStandIn.recordBodies} was on. */
+  headers?: Record<string, string>;
 }
+
+/**
+ * What offset paging costs: the walk over the skipped rows that the spec's description of
+ * GetUserList names ("progressively slower and eventually times out").
+ */
+export interface PagingCost {
+  /** Milliseconds every page of a listing takes, cursor or offset (default 0). */
+  pageMs: number;
+  /** Microseconds each row skipped by `offset` adds (default 0). */
+  offsetRowMicros: number;
+  /** An `offset` at or past this answers 504 (default 100,000; null: never). */
+  offsetTimeoutAt: number | null;
+}
+
+/** The default {@linkcode PagingCost}: no delay; offsets of 100,000 and more time out. */
+export const DEFAULT_PAGING: PagingCost = {
+  pageMs: 0,
+  offsetRowMicros: 0,
+  offsetTimeoutAt: 100_000,
+};
+
+/**
+ * The stand-in's instance id unless told otherwise (`GET /v1/instance`): the instance the test
+ * payloads' envelopes name (`instance_id`), so that the webhook and the backfill agree on it.
+ */
+export const STAND_IN_INSTANCE_ID = INSTANCE_ID;
 
 /** A running stand-in. */
 export interface ClerkApiStandIn {
@@ -111,6 +150,14 @@ export interface ClerkApiStandIn {
   readonly url: string;
   /** The secret key it accepts. */
   readonly secretKey: string;
+  /** The instance's id (`ins_...`), served by `GET /v1/instance`. */
+  readonly instanceId: string;
+  /** Whether the Organizations feature is on (off: the listings answer 403). */
+  organizationsEnabled: boolean;
+  /** The cost model of paging (replace to change it). */
+  paging: PagingCost;
+  /** Keep each answer's body and headers in {@linkcode requests} (default false). */
+  recordBodies: boolean;
   /** Every request answered, in order. */
   readonly requests: RecordedRequest[];
   /** Adds or replaces users. */
@@ -167,6 +214,14 @@ export interface ClerkApiStandInOptions {
   memberships?: ClerkMembershipObject[];
   /** The instance's signing keys, served by `GET /v1/jwks` (default none: `{"keys":[]}`). */
   signingKeys?: ClerkSigningKey[];
+  /** The instance's id (default {@linkcode STAND_IN_INSTANCE_ID}). */
+  instanceId?: string;
+  /** `environment_type` of `GET /v1/instance` (default `development`). */
+  environmentType?: "development" | "production";
+  /** Whether the Organizations feature is on (default true). */
+  organizationsEnabled?: boolean;
+  /** The cost model of paging (default {@linkcode DEFAULT_PAGING}). */
+  paging?: Partial<PagingCost>;
 }
 
 interface PendingFault {
@@ -174,6 +229,7 @@ interface PendingFault {
   status: number;
   retryAfterSeconds: number | undefined;
   message: string | undefined;
+  code: string | undefined;
   after: number;
 }
 
@@ -190,21 +246,39 @@ interface Entry {
   json: string;
 }
 
+// A listing in one order, with each id's place (for starting_after).
+interface Ordering {
+  list: Entry[];
+  index: Map<string, number>;
+}
+
 const ORDER_FIELDS = new Set(["created_at", "updated_at"]);
 const ORGANIZATION_ORDER_FIELDS = new Set(["created_at", "name"]);
 const MEMBERSHIP_ORDER_FIELDS = new Set(["created_at"]);
 // `/v1/users/{user_id}`; `/v1/users/count` is matched before it.
 const USER_PATH = /^\/v1\/users\/([^/]+)$/;
+// Captured from Clerk (the toolchain notes' "Clerk as it really answers").
+const ORGANIZATIONS_OFF = {
+  message: "access denied",
+  long_message: "The organizations feature is not enabled for this instance. You can enable " +
+    "it at https://dashboard.clerk.com.",
+  code: "organization_not_enabled_in_instance",
+};
+// The spec's words (GetUserList's description) for what a deep offset does.
+const OFFSET_TIMEOUT = "A large `offset` has to walk and discard every row before it, so it " +
+  "gets progressively slower and eventually times out. Paginate with `starting_after`.";
 
 /** Starts the stand-in on a free port of 127.0.0.1. */
 export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): ClerkApiStandIn {
   const secretKey = options.secretKey ?? "sk_test_clerk_api_stand_in";
+  const instanceId = options.instanceId ?? STAND_IN_INSTANCE_ID;
+  const environmentType = options.environmentType ?? "development";
   const entries = new Map<string, Entry>();
-  const sorted = new Map<string, Entry[]>();
+  const sorted = new Map<string, Ordering>();
   const orgs = new Map<string, Entry>();
-  const orgsSorted = new Map<string, Entry[]>();
+  const orgsSorted = new Map<string, Ordering>();
   const members = new Map<string, Entry>();
-  const membersSorted = new Map<string, Entry[]>();
+  const membersSorted = new Map<string, Ordering>();
   const faults: PendingFault[] = [];
   const requests: RecordedRequest[] = [];
   let traceSeq = 0;
@@ -217,9 +291,9 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     sorted.clear();
   }
 
-  function ordered(orderBy: string, from = entries, cache = sorted): Entry[] {
-    let list = cache.get(orderBy);
-    if (!list) {
+  function ordered(orderBy: string, from = entries, cache = sorted): Ordering {
+    let ordering = cache.get(orderBy);
+    if (!ordering) {
       const descending = orderBy.startsWith("-");
       const field = orderBy.replace(/^[+-]/, "");
       const key = (e: Entry) =>
@@ -232,13 +306,14 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
           : (a.name ?? "") > (b.name ?? "")
           ? 1
           : 0;
-      list = [...from.values()].sort((a, b) => {
+      const list = [...from.values()].sort((a, b) => {
         const diff = byName(a, b) || key(a) - key(b) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
         return descending ? -diff : diff;
       });
-      cache.set(orderBy, list);
+      ordering = { list, index: new Map(list.map((e, i) => [e.id, i])) };
+      cache.set(orderBy, ordering);
     }
-    return list;
+    return ordering;
   }
 
   function putOrganization(...list: ClerkOrganizationObject[]): void {
@@ -276,6 +351,12 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     return JSON.stringify({ ...JSON.parse(entry.json), organization: JSON.parse(org.json) });
   }
 
+  // 422 as Clerk words a bad parameter (UnprocessableEntity), naming it in meta.param_name.
+  function invalid(param: string, message: string): Response {
+    return error(422, "form_param_value_invalid", message, {}, { param_name: param });
+  }
+
+  // LimitParameter, OffsetParameter and order_by, as every listing reads them.
   function pageParams(
     params: URLSearchParams,
     fields: Set<string>,
@@ -284,15 +365,26 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     const offset = Number(params.get("offset") ?? "0");
     const orderBy = params.get("order_by") ?? "-created_at";
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      return error(422, "form_param_value_invalid", "limit must be between 1 and 500");
+      return invalid("limit", "limit must be between 1 and 500");
     }
     if (!Number.isInteger(offset) || offset < 0) {
-      return error(422, "form_param_value_invalid", "offset must be 0 or greater");
+      return invalid("offset", "offset must be 0 or greater");
     }
     if (!fields.has(orderBy.replace(/^[+-]/, ""))) {
-      return error(422, "form_param_value_invalid", `order_by ${orderBy} is not supported`);
+      return invalid("order_by", `order_by ${orderBy} is not supported`);
     }
     return { limit, offset, orderBy };
+  }
+
+  // What a page costs (PagingCost); null, or the 504 of an offset too deep.
+  async function pageCost(offset: number): Promise<Response | null> {
+    const { pageMs, offsetRowMicros, offsetTimeoutAt } = standIn.paging;
+    if (offsetTimeoutAt !== null && offset >= offsetTimeoutAt) {
+      await delay(pageMs + (offsetTimeoutAt * offsetRowMicros) / 1000);
+      return error(504, "request_timeout", "Request timed out", {}, undefined, OFFSET_TIMEOUT);
+    }
+    await delay(pageMs + (offset * offsetRowMicros) / 1000);
+    return null;
   }
 
   async function listHook(
@@ -310,28 +402,45 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     return null;
   }
 
+  // ListOrganizations and InstanceGetOrganizationMemberships with the feature off.
+  function organizationsOff(): Response | null {
+    if (standIn.organizationsEnabled) return null;
+    const { code, message, long_message } = ORGANIZATIONS_OFF;
+    return error(403, code, message, {}, undefined, long_message);
+  }
+
+  // GET /organizations (ListOrganizations).
   async function listOrganizations(params: URLSearchParams): Promise<Response> {
+    const off = organizationsOff();
+    if (off) return off;
     const paging = pageParams(params, ORGANIZATION_ORDER_FIELDS);
     if (paging instanceof Response) return paging;
-    let list = ordered(paging.orderBy, orgs, orgsSorted);
+    let list = ordered(paging.orderBy, orgs, orgsSorted).list;
     if (params.has("organization_id")) {
       const ids = params.getAll("organization_id");
       if (ids.length > 100) {
-        return error(422, "form_param_value_invalid", "organization_id accepts up to 100 values");
+        return invalid("organization_id", "organization_id accepts up to 100 values");
       }
-      const wanted = new Set(ids);
+      const wanted = new Set(ids.map((id) => id.replace(/^\+/, "")));
       list = list.filter((e) => wanted.has(e.id));
     }
+    const slow = await pageCost(paging.offset);
+    if (slow) return slow;
     const page = list.slice(paging.offset, paging.offset + paging.limit).map((e) => e.json);
     const failed = await listHook("/v1/organizations", paging.offset, page);
     if (failed) return failed;
     return json(200, `{"data":[${page.join(",")}],"total_count":${list.length}}`);
   }
 
+  // GET /organization_memberships (InstanceGetOrganizationMemberships).
   async function listMemberships(params: URLSearchParams): Promise<Response> {
+    const off = organizationsOff();
+    if (off) return off;
     const paging = pageParams(params, MEMBERSHIP_ORDER_FIELDS);
     if (paging instanceof Response) return paging;
-    const list = ordered(paging.orderBy, members, membersSorted);
+    const list = ordered(paging.orderBy, members, membersSorted).list;
+    const slow = await pageCost(paging.offset);
+    if (slow) return slow;
     const page = list.slice(paging.offset, paging.offset + paging.limit).map(membershipJson);
     const failed = await listHook("/v1/organization_memberships", paging.offset, page);
     if (failed) return failed;
@@ -350,46 +459,88 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     return fault;
   }
 
-  function error(status: number, code: string, message: string, headers = {}): Response {
+  function error(
+    status: number,
+    code: string,
+    message: string,
+    headers = {},
+    meta?: Record<string, unknown>,
+    longMessage = message,
+  ): Response {
     const body = {
-      errors: [{ message, long_message: message, code }],
+      errors: [{ message, long_message: longMessage, code, ...(meta ? { meta } : {}) }],
       clerk_trace_id: `trace_standin_${++traceSeq}`,
     };
     return json(status, JSON.stringify(body), headers);
   }
 
-  function filtered(params: URLSearchParams): Entry[] | Response {
-    const ids = params.getAll("user_id").map((id) => id.replace(/^\+/, ""));
-    if (ids.length > 100) {
-      return error(422, "form_param_value_invalid", "user_id accepts up to 100 values");
+  // The user filters of GetUserList and GetUsersCount: user_id (+ prefix), created_at_after and
+  // created_at_before (epoch ms, strict).
+  function userFilter(
+    params: URLSearchParams,
+  ): { test: (e: Entry) => boolean; all: boolean } | Response {
+    const tests: ((e: Entry) => boolean)[] = [];
+    if (params.has("user_id")) {
+      const ids = params.getAll("user_id").map((id) => id.replace(/^\+/, ""));
+      if (ids.length > 100) return invalid("user_id", "user_id accepts up to 100 values");
+      const wanted = new Set(ids);
+      tests.push((e) => wanted.has(e.id));
     }
-    return ids.flatMap((id) => entries.get(id) ?? []);
+    for (const name of ["created_at_after", "created_at_before"] as const) {
+      const raw = params.get(name);
+      if (raw === null) continue;
+      const at = Number(raw);
+      if (!/^\d+$/.test(raw) || !Number.isSafeInteger(at)) {
+        return invalid(name, `${name} must be a timestamp in milliseconds`);
+      }
+      tests.push(name === "created_at_after" ? (e) => e.created_at > at : (e) => e.created_at < at);
+    }
+    return { test: (e) => tests.every((test) => test(e)), all: tests.length === 0 };
   }
 
+  // GET /users (GetUserList).
   async function listUsers(params: URLSearchParams): Promise<Response> {
-    const limit = Number(params.get("limit") ?? "10");
-    const offset = Number(params.get("offset") ?? "0");
-    const orderBy = params.get("order_by") ?? "-created_at";
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
-      return error(422, "form_param_value_invalid", "limit must be between 1 and 500");
+    const paging = pageParams(params, ORDER_FIELDS);
+    if (paging instanceof Response) return paging;
+    const { limit, offset, orderBy } = paging;
+    const filter = userFilter(params);
+    if (filter instanceof Response) return filter;
+    const ordering = ordered(orderBy);
+    const after = params.get("starting_after");
+    let start = offset;
+    if (after !== null) {
+      // The rules of the starting_after parameter.
+      if (orderBy.replace(/^[+-]/, "") !== "created_at") {
+        return invalid(
+          "starting_after",
+          "starting_after requires ordering by created_at (order_by omitted, created_at, " +
+            `+created_at or -created_at), not ${orderBy}`,
+        );
+      }
+      if (offset !== 0) {
+        return invalid(
+          "starting_after",
+          "starting_after cannot be combined with a non-zero offset",
+        );
+      }
+      const at = ordering.index.get(after);
+      if (at === undefined) {
+        return invalid("starting_after", `starting_after ${after} is not a user of this instance`);
+      }
+      start = at + 1;
     }
-    if (!Number.isInteger(offset) || offset < 0) {
-      return error(422, "form_param_value_invalid", "offset must be 0 or greater");
-    }
-    if (!ORDER_FIELDS.has(orderBy.replace(/^[+-]/, ""))) {
-      return error(422, "form_param_value_invalid", `order_by ${orderBy} is not supported`);
-    }
-    let list: Entry[];
-    if (params.has("user_id")) {
-      const picked = filtered(params);
-      if (picked instanceof Response) return picked;
-      const order = ordered(orderBy);
-      const wanted = new Set(picked);
-      list = order.filter((e) => wanted.has(e));
+    const slow = await pageCost(after === null ? offset : 0);
+    if (slow) return slow;
+    let page: Entry[];
+    if (after === null) {
+      const list = filter.all ? ordering.list : ordering.list.filter(filter.test);
+      page = list.slice(offset, offset + limit);
     } else {
-      list = ordered(orderBy);
+      page = [];
+      for (let i = start; i < ordering.list.length && page.length < limit; i++) {
+        if (filter.test(ordering.list[i])) page.push(ordering.list[i]);
+      }
     }
-    const page = list.slice(offset, offset + limit);
     const body = `[${page.map((e) => e.json).join(",")}]`;
     try {
       await standIn.onList?.(offset, page.map((e) => JSON.parse(e.json)));
@@ -402,16 +553,19 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     return json(200, body);
   }
 
+  // GET /users/count (GetUsersCount).
   function countUsers(params: URLSearchParams): Response {
+    const filter = userFilter(params);
+    if (filter instanceof Response) return filter;
     let total = entries.size;
-    if (params.has("user_id")) {
-      const picked = filtered(params);
-      if (picked instanceof Response) return picked;
-      total = picked.length;
+    if (!filter.all) {
+      total = 0;
+      for (const entry of entries.values()) if (filter.test(entry)) total++;
     }
     return json(200, JSON.stringify({ object: "total_count", total_count: total }));
   }
 
+  // GET /users/{user_id} (GetUser).
   async function getUser(userId: string): Promise<Response> {
     try {
       await standIn.onGetUser?.(userId);
@@ -420,27 +574,67 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
       return error(500, "internal_clerk_error", "the onGetUser hook failed");
     }
     const entry = entries.get(userId);
-    if (!entry) return error(404, "resource_not_found", "not found");
+    if (!entry) return notFound();
     return json(200, entry.json);
   }
 
+  // ResourceNotFound, as Clerk words it.
+  function notFound(): Response {
+    return error(404, "resource_not_found", "not found", {}, undefined, "Resource not found");
+  }
+
+  // GET /jwks (GetJWKS).
   function jwks(): Response {
     return json(200, JSON.stringify({ keys: standIn.signingKeys.map((key) => key.jwk) }));
   }
 
+  // GET /instance (GetInstance): the Instance schema's required fields.
+  function instance(): Response {
+    return json(
+      200,
+      JSON.stringify({
+        object: "instance",
+        id: instanceId,
+        environment_type: environmentType,
+        allowed_origins: null,
+        workspace_id: null,
+      }),
+    );
+  }
+
+  // GET /instance/organization_settings (GetInstanceOrganizationSettings): every required field
+  // of OrganizationSettings, with Clerk's defaults.
+  function organizationSettings(): Response {
+    return json(
+      200,
+      JSON.stringify({
+        object: "organization_settings",
+        enabled: standIn.organizationsEnabled,
+        max_allowed_memberships: 5,
+        max_allowed_roles: 10,
+        max_role_sets_allowed: 1,
+        max_allowed_domains: 10,
+        creator_role: "org:admin",
+        admin_delete_enabled: true,
+        domains_enabled: false,
+        slug_disabled: false,
+        domains_enrollment_modes: [],
+        domains_default_role: "org:member",
+        initial_role_set_key: null,
+      }),
+    );
+  }
+
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
-    if (standIn.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, standIn.delayMs));
+    if (standIn.delayMs > 0) await delay(standIn.delayMs);
     const userPath = url.pathname === "/v1/users/count" ? null : USER_PATH.exec(url.pathname);
     if (request.headers.get("authorization") !== `Bearer ${secretKey}`) {
-      if (userPath || url.pathname === "/v1/jwks") {
-        return error(
-          401,
-          "clerk_key_invalid",
-          "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
-        );
-      }
-      return error(401, "authentication_invalid", "Invalid authentication");
+      return error(
+        401,
+        "clerk_key_invalid",
+        "The provided Clerk Secret Key is invalid. Make sure that your Clerk Secret Key is correct.",
+      );
     }
     const fault = takeFault(url.pathname);
     if (fault) {
@@ -448,24 +642,34 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
         const headers = fault.retryAfterSeconds === undefined
           ? {}
           : { "Retry-After": String(fault.retryAfterSeconds) };
-        return error(429, "too_many_requests", fault.message ?? "Too Many Requests", headers);
+        const code = fault.code ?? "too_many_requests";
+        return error(429, code, fault.message ?? "Too Many Requests", headers);
       }
       return error(
         fault.status,
-        "internal_clerk_error",
+        fault.code ?? "internal_clerk_error",
         fault.message ?? "Oops, something went wrong",
       );
     }
     if (request.method !== "GET") return error(405, "method_not_allowed", "Method not allowed");
-    if (url.pathname === "/v1/users") return await listUsers(url.searchParams);
-    if (url.pathname === "/v1/users/count") return countUsers(url.searchParams);
-    if (url.pathname === "/v1/organizations") return await listOrganizations(url.searchParams);
-    if (url.pathname === "/v1/organization_memberships") {
-      return await listMemberships(url.searchParams);
+    switch (url.pathname) {
+      case "/v1/users":
+        return await listUsers(url.searchParams);
+      case "/v1/users/count":
+        return countUsers(url.searchParams);
+      case "/v1/organizations":
+        return await listOrganizations(url.searchParams);
+      case "/v1/organization_memberships":
+        return await listMemberships(url.searchParams);
+      case "/v1/jwks":
+        return jwks();
+      case "/v1/instance":
+        return instance();
+      case "/v1/instance/organization_settings":
+        return organizationSettings();
     }
-    if (url.pathname === "/v1/jwks") return jwks();
     if (userPath) return await getUser(decodeURIComponent(userPath[1]));
-    return error(404, "resource_not_found", "not found");
+    return notFound();
   }
 
   const server = Deno.serve(
@@ -473,7 +677,16 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     async (request) => {
       const response = await handle(request);
       const url = new URL(request.url);
-      requests.push({ path: url.pathname, query: url.search, status: response.status });
+      const recorded: RecordedRequest = {
+        path: url.pathname,
+        query: url.search,
+        status: response.status,
+      };
+      if (standIn.recordBodies) {
+        recorded.body = await response.clone().text();
+        recorded.headers = Object.fromEntries(response.headers);
+      }
+      requests.push(recorded);
       return response;
     },
   );
@@ -484,6 +697,10 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     onGetUser: null,
     url: `http://127.0.0.1:${server.addr.port}`,
     secretKey,
+    instanceId,
+    organizationsEnabled: options.organizationsEnabled ?? true,
+    paging: { ...DEFAULT_PAGING, ...options.paging },
+    recordBodies: false,
     requests,
     put,
     remove(userId) {
@@ -504,6 +721,7 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
         status: fault.status,
         retryAfterSeconds: fault.retryAfterSeconds,
         message: fault.message,
+        code: fault.code,
         after: fault.after ?? 0,
       });
     },
@@ -536,6 +754,10 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
   return standIn;
 }
 
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
 function json(status: number, body: string, headers: Record<string, string> = {}): Response {
   return new Response(body, {
     status,
@@ -553,6 +775,36 @@ export interface FakeUserOptions {
   updatedAt?: number;
   /** Fields to override. */
   fields?: Record<string, unknown>;
+}
+
+/**
+ * A user of a webhook's `user.created` data (tests/support/clerk_payloads.ts) in the shape the
+ * Backend API serves it (the spec's `User`): without the webhook's `timezone` and null
+ * `organization_memberships`, with the fields the Backend API always has (`passkeys`,
+ * `saml_accounts`, `mfa_enabled_at`, `mfa_disabled_at`; an email address's or phone number's
+ * `reserved`, `created_at`, `updated_at`). The fields the profile is mapped from stay as they are.
+ */
+export function toBackendApiUser(user: ClerkUserObject): ClerkUserObject {
+  const { timezone: _, organization_memberships, ...rest } = user;
+  const identification = (list: unknown) =>
+    Array.isArray(list)
+      ? list.map((item) => ({
+        reserved: false,
+        created_at: user.created_at,
+        updated_at: user.created_at,
+        ...item,
+      }))
+      : list;
+  return {
+    passkeys: [],
+    saml_accounts: [],
+    mfa_enabled_at: null,
+    mfa_disabled_at: null,
+    ...rest,
+    ...(Array.isArray(organization_memberships) ? { organization_memberships } : {}),
+    email_addresses: identification(user.email_addresses),
+    phone_numbers: identification(user.phone_numbers),
+  };
 }
 
 /** A realistic Clerk user object (the shape of `GET /v1/users/{id}`), number `seq`. */
@@ -577,6 +829,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
     two_factor_enabled: false,
     totp_enabled: false,
     backup_code_enabled: false,
+    mfa_enabled_at: null,
+    mfa_disabled_at: null,
     email_addresses: [
       {
         id: `idn_old_${id}`,
@@ -590,6 +844,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       },
       {
         id: emailId,
@@ -603,6 +859,8 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       },
     ],
     phone_numbers: seq % 3 === 0
@@ -618,10 +876,14 @@ export function fakeClerkUser(seq: number, options: FakeUserOptions = {}): Clerk
           expire_at: null,
         },
         linked_to: [],
+        created_at: createdAt,
+        updated_at: createdAt,
       }]
       : [],
     web3_wallets: [],
+    passkeys: [],
     external_accounts: [],
+    saml_accounts: [],
     enterprise_accounts: [],
     public_metadata: { plan: seq % 2 === 0 ? "pro" : "free", seq },
     private_metadata: { stripe_customer: `cus_${seq}` },
@@ -726,6 +988,7 @@ export function fakeClerkMembership(
       identifier: `${userId}@example.org`,
       first_name: "First",
       last_name: "Last",
+      profile_image_url: `https://img.clerk.com/${userId}`,
       image_url: `https://img.clerk.com/${userId}`,
       has_image: false,
     },

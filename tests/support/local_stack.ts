@@ -20,8 +20,13 @@ import { roleJwt } from "./jwt.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
 import {
   type ClerkApiStandIn,
+  type ClerkMembershipObject,
+  type ClerkOrganizationObject,
   type ClerkUserObject,
+  fakeClerkMembership,
+  fakeClerkOrganization,
   startClerkApiStandIn,
+  toBackendApiUser,
 } from "./clerk_api_stand_in.ts";
 import { clerkUserPayload } from "./clerk_payloads.ts";
 import { type ClerkSigningKey, generateSigningKey } from "./clerk_session.ts";
@@ -73,6 +78,11 @@ export interface LocalStackOptions {
   clerk?: ClerkSettings;
   /** The stand-in's users (default {@linkcode exampleClerkUsers}). */
   clerkUsers?: ClerkUserObject[];
+  /**
+   * Whether the stand-in instance has the Organizations feature on (default true, with
+   * {@linkcode exampleClerkOrganizations}); off, it holds none and answers its listings 403.
+   */
+  clerkOrganizations?: boolean;
   /** Called with each line a function writes (`npm run dev` passes them through). */
   onLog?: (line: string, stream: "stdout" | "stderr", fn: FunctionName) => void;
   /** Called when a function process ends without being stopped through the stack. */
@@ -195,10 +205,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           .filter((entry): entry is [string, string] => entry[1] !== undefined),
       );
     } else {
+      const users = options.clerkUsers ?? exampleClerkUsers();
+      const organizations = options.clerkOrganizations ?? true;
       const standIn = startClerkApiStandIn({
         // Clerk's secret keys are sk_test_ (or sk_live_) and base62 characters.
         secretKey: `sk_test_${randomToken(30).replace(/[-_]/g, "0")}`,
-        users: options.clerkUsers ?? exampleClerkUsers(),
+        users,
+        ...(organizations ? exampleClerkOrganizations(users) : {}),
+        organizationsEnabled: organizations,
         signingKeys: [clerkSigningKey],
       });
       clerk = standIn;
@@ -304,7 +318,48 @@ export function exampleClerkUsers(now = Date.now()): ClerkUserObject[] {
       username: "grace",
       email: "grace@example.org",
     }),
-  ];
+  ].map(toBackendApiUser);
+}
+
+/**
+ * The stand-in's organizations unless Organizations is off: "Acme Inc" (the first user its admin,
+ * the second a member) and "Analytical Engines" (the second user its admin, the third a member),
+ * with their memberships.
+ */
+export function exampleClerkOrganizations(
+  users: ClerkUserObject[],
+  now = Date.now(),
+): { organizations: ClerkOrganizationObject[]; memberships: ClerkMembershipObject[] } {
+  const organization = (seq: number, id: string, name: string, slug: string) =>
+    fakeClerkOrganization(seq, {
+      createdAt: now - (3 - seq) * 3_600_000,
+      updatedAt: now,
+      fields: { id, name, slug, created_by: users[seq - 1]?.id ?? null },
+    });
+  const acme = organization(1, "org_2acmeIncExampleOrganizatio", "Acme Inc", "acme-inc");
+  const engines = organization(
+    2,
+    "org_2analyticalEnginesExample0",
+    "Analytical Engines",
+    "analytical-engines",
+  );
+  const member = (seq: number, org: ClerkOrganizationObject, user: number, role: string) =>
+    users[user] === undefined ? [] : [
+      fakeClerkMembership(seq, org, users[user].id, {
+        role,
+        createdAt: org.created_at + seq * 1000,
+        fields: { id: `orgmem_2example${String(seq).padStart(14, "0")}` },
+      }),
+    ];
+  return {
+    organizations: [acme, engines],
+    memberships: [
+      ...member(1, acme, 0, "org:admin"),
+      ...member(2, acme, 1, "org:member"),
+      ...member(3, engines, 1, "org:admin"),
+      ...member(4, engines, 2, "org:member"),
+    ],
+  };
 }
 
 /** A new Clerk-style signing secret: `whsec_` and the base64 of 24 random bytes. */
