@@ -4,6 +4,7 @@
 import postgres from "postgres";
 import { startLocalStack } from "../tests/support/local_stack.ts";
 import { runBackfillBench } from "./backfill_bench.ts";
+import { formatJwksFloodReport, runJwksFloodBench } from "./jwks_flood_bench.ts";
 import { formatOrgRlsReport, runOrgRlsBench } from "./org_rls_bench.ts";
 import { formatProfileSyncReport, runProfileSyncBench } from "./profile_sync_bench.ts";
 import { compareWithPeerAndRelay } from "./compare.ts";
@@ -19,6 +20,7 @@ import {
   type Target,
 } from "./report.ts";
 import { ENTRYPOINT, measureStartup, moduleGraph } from "./startup.ts";
+import { formatTokenCostReport, runTokenCostBench } from "./token_cost_bench.ts";
 
 const LEVELS = [1, 16, 64];
 const STARTUP_REPETITIONS = 9;
@@ -46,6 +48,10 @@ console.log(`clerk-profile-sync, ${rounds} interleaved runs ...`);
 const profileSync = await runProfileSyncBench({ runs: rounds, progress: () => {} });
 console.log(`organization-scoped RLS, ${rounds} interleaved pairs ...`);
 const orgRls = await runOrgRlsBench(rounds);
+console.log(`clerk-profile-sync, a flood of unknown key ids, ${rounds} runs ...`);
+const jwksFlood = await runJwksFloodBench({ runs: rounds });
+console.log(`clerk-profile-sync, refused tokens, ${rounds * 3} rounds ...`);
+const tokenCost = await runTokenCostBench(rounds * 3);
 
 const results: BenchResults = {
   date: new Date().toISOString(),
@@ -62,6 +68,8 @@ const results: BenchResults = {
   backfill,
   profileSync,
   orgRls,
+  jwksFlood,
+  tokenCost,
   memory: onStack.memory,
   ratios: [],
   targets: [],
@@ -71,6 +79,8 @@ results.targets = targets(results);
 console.log(`\n${formatReport(results)}`);
 console.log(`\nclerk-profile-sync (sync on visit)\n${formatProfileSyncReport(profileSync)}`);
 console.log(`\n${formatOrgRlsReport(orgRls)}`);
+console.log(`\n${formatJwksFloodReport([jwksFlood])}`);
+console.log(`\n${formatTokenCostReport(tokenCost)}`);
 await Deno.writeTextFile(RESULTS, JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${RESULTS.pathname}`);
 
@@ -159,6 +169,16 @@ function ratioRows(r: BenchResults): RatioRow[] {
       ratio: r.profileSync.startup.ratio,
       target: "<= 1.5",
     },
+    {
+      name: "co-member cards through RLS ÷ plain join",
+      ratio: r.orgRls.cards.ratio,
+      target: "<= 1.5",
+    },
+    {
+      name: "a user's first call in a flood of unknown kids ÷ idle",
+      ratio: r.jwksFlood.ratio,
+      target: "<= 2",
+    },
   ];
 }
 
@@ -234,6 +254,26 @@ function targets(r: BenchResults): Target[] {
       target: "org-scoped select through RLS <= 1.5 x plain where",
       measured: formatRatio(r.orgRls.ratio),
       met: r.orgRls.ratio.median <= 1.5,
+    },
+    {
+      target: "co-member cards through RLS <= 1.5 x plain join",
+      measured: formatRatio(r.orgRls.cards.ratio),
+      met: r.orgRls.cards.ratio.median <= 1.5,
+    },
+    {
+      target: "flood of 1,000 unknown key ids: <= 2 JWKS requests",
+      measured: `${r.jwksFlood.jwksRequests.max} at most (${r.jwksFlood.runs.length} runs)`,
+      met: r.jwksFlood.jwksRequests.max <= 2,
+    },
+    {
+      target: "a user's first call in that flood <= 2 x idle",
+      measured: formatRatio(r.jwksFlood.ratio),
+      met: r.jwksFlood.ratio.median <= 2,
+    },
+    {
+      target: "costliest refused token <= 3 x an ordinary bad token",
+      measured: `${r.tokenCost.worst.after.ratio.toFixed(2)} (${r.tokenCost.worst.after.kase})`,
+      met: r.tokenCost.worst.after.ratio <= 3,
     },
     {
       target: "clerk-profile-sync does not load svix",
