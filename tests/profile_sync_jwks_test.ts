@@ -18,6 +18,7 @@ import {
   JWKS_REFRESH_AFTER_MS,
   type KeySetOptions,
 } from "../supabase/functions/clerk-profile-sync/jwks.ts";
+import { createHandler } from "../supabase/functions/clerk-profile-sync/handler.ts";
 import { createSessionVerifier } from "../supabase/functions/clerk-profile-sync/session.ts";
 import { fetchJwks } from "../supabase/functions/clerk-profile-sync/clerk_api.ts";
 import { startClerkApiStandIn } from "./support/clerk_api_stand_in.ts";
@@ -287,4 +288,53 @@ Deno.test("verify() with CLERK_SECRET_KEY: a JWKS that does not answer is given 
     await clerk.close();
   }
   assert.equal(jwksRequests(clerk), 1, "one request, not retried");
+});
+
+// The answers, through the handler: a verifier that throws what the key set throws.
+async function answerTo(error: Error) {
+  const lines: string[] = [];
+  const push = (line: string) => void lines.push(line);
+  const handle = createHandler({
+    sessions: { verify: () => Promise.reject(error) },
+    instance: { ensure: () => Promise.resolve() },
+    clerk: { getUser: () => Promise.reject(new Error("not called")) },
+    store: {
+      read: () => Promise.reject(new Error("not called")),
+      sync: () => Promise.reject(new Error("not called")),
+    },
+    log: { info: push, warn: push, error: push },
+    minIntervalS: 60,
+    allowedOrigins: "*",
+  });
+  const res = await handle(
+    new Request("http://127.0.0.1/functions/v1/clerk-profile-sync", {
+      method: "POST",
+      headers: { authorization: "Bearer x.y.z" },
+    }),
+  );
+  return {
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    body: await res.json(),
+    lines,
+  };
+}
+
+Deno.test("clerk-profile-sync answers 503 busy with Retry-After when too many requests wait for Clerk's JWKS, 503 with Retry-After while its JWKS fetch is held back, 401 for an unknown key id", async () => {
+  const busy = await answerTo(new KeysBusyError(2, "1000 requests already wait for Clerk's JWKS"));
+  assert.deepEqual([busy.status, busy.retryAfter, busy.body], [503, "2", {
+    error: "busy, retry shortly",
+  }]);
+  assert.deepEqual(busy.lines, [
+    "Failed to sync profile (503): 1000 requests already wait for Clerk's JWKS",
+  ]);
+  const held = await answerTo(new ClerkUnavailableError("Clerk's Backend API failed", 4));
+  assert.deepEqual([held.status, held.retryAfter, held.body], [503, "4", {
+    error: "Clerk unavailable",
+  }]);
+  const unknown = await answerTo(new AuthError("jwk-kid-mismatch", "not in Clerk's JWKS"));
+  assert.deepEqual([unknown.status, unknown.body], [401, {
+    error: "invalid session token",
+    reason: "jwk-kid-mismatch",
+  }]);
 });
