@@ -5,6 +5,8 @@
 // `where org_id = ...` alone), in interleaved pairs on one connection; the ratio is member ÷
 // plain. Target: within 1.5x, which holds only if the helper runs once per statement, not once
 // per row (a per-row call of a SECURITY DEFINER function costs ~100x more on 100 rows).
+// Then the co-member read: one organization's memberships joined to the members' cards
+// (public.profile_cards), where the member's select goes through both tables' policies.
 //
 // Run alone: deno run -A --frozen bench/org_rls_bench.ts [pairs]
 import postgres from "postgres";
@@ -25,6 +27,18 @@ export interface OrgRlsBenchResult {
   ratio: RatioSummary;
   /** The member's plan: the policy's sub-select is an (hashed) SubPlan evaluated once. */
   plan: string[];
+  /** The co-member read: the cards of one organization's members (profile_cards). */
+  cards: {
+    rowsPerSelect: number;
+    plainMicros: number[];
+    memberMicros: number[];
+    /**
+     * member ÷ plain per pair, for context: one clerk_rls.co_member_ids() per statement, the
+     * policy co-members' profiles had before the cards (measured at the same cost).
+     */
+    ratio: RatioSummary;
+    plan: string[];
+  };
 }
 
 const ROWS = 100_000;
@@ -63,6 +77,14 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
         select 'org_bench' || (g % ${ORGANIZATIONS} + 1), 'user_bench' || g, 'orgmem_bench' || g,
           'org:member', now(), now()
         from generate_series(1, ${ORGANIZATIONS * 20}) g;
+      -- Every member has a profile (and so a card, written by the profiles triggers).
+      insert into public.profiles (user_id, email, phone, first_name, last_name, image_url,
+          clerk_updated_at)
+        select 'user_bench' || g, 'user' || g || '@example.com', '+1555' || g, 'First' || g,
+          'Last' || g, 'https://img.clerk.com/' || g, now()
+        from generate_series(1, ${ORGANIZATIONS * 20}) g;
+      insert into public.profiles (user_id, email, clerk_updated_at)
+        values ('${MEMBER}', 'member@example.com', now());
       insert into public.organization_memberships
         (org_id, user_id, membership_id, role, clerk_created_at, clerk_updated_at)
         values ('org_bench7', '${MEMBER}', 'orgmem_m1', 'org:admin', now(), now()),
@@ -77,6 +99,11 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
       `'{"role":"service_role"}'`;
 
     const pass = (setup: string) => timedPass(sql, setup, query);
+    // The app's "people of this organization" read: its memberships joined to their cards.
+    const cardQuery = "select c.user_id, c.first_name, c.last_name, c.image_url, m.role " +
+      "from public.organization_memberships m " +
+      "join public.profile_cards c on c.user_id = m.user_id where m.org_id = $1";
+    const cardPass = (setup: string) => timedPass(sql, setup, cardQuery);
 
     const plainMicros: number[] = [];
     const memberMicros: number[] = [];
@@ -94,11 +121,29 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
       plainMicros.push(plain.micros);
       memberMicros.push(member.micros);
     }
-    const plan = await sql.begin(async (tx) => {
-      await tx.unsafe(asMember);
-      const rows = await tx.unsafe(`explain analyze ${query.replace("$1", "'org_bench7'")}`);
-      return rows.map((row) => String(row["QUERY PLAN"]));
-    });
+    const cardPlain: number[] = [];
+    const cardMember: number[] = [];
+    let cardRows = 0;
+    await cardPass(asService);
+    await cardPass(asMember);
+    for (let i = 0; i < pairs; i++) {
+      const plain = await cardPass(asService);
+      const member = await cardPass(asMember);
+      if (plain.rows !== member.rows) {
+        throw new Error(`the member saw ${member.rows} cards, the plain select ${plain.rows}`);
+      }
+      cardRows = member.rows;
+      cardPlain.push(plain.micros);
+      cardMember.push(member.micros);
+    }
+    const explain = (q: string) =>
+      sql.begin(async (tx) => {
+        await tx.unsafe(asMember);
+        const rows = await tx.unsafe(`explain analyze ${q.replace("$1", "'org_bench7'")}`);
+        return rows.map((row) => String(row["QUERY PLAN"]));
+      });
+    const plan = await explain(query);
+    const cardPlan = await explain(cardQuery);
     return {
       rows: ROWS,
       organizations: ORGANIZATIONS,
@@ -108,6 +153,13 @@ export async function runOrgRlsBench(pairs = 3): Promise<OrgRlsBenchResult> {
       memberMicros,
       ratio: summarizeRatios(memberMicros.map((m, i) => m / plainMicros[i])),
       plan,
+      cards: {
+        rowsPerSelect: cardRows,
+        plainMicros: cardPlain,
+        memberMicros: cardMember,
+        ratio: summarizeRatios(cardMember.map((m, i) => m / cardPlain[i])),
+        plan: cardPlan,
+      },
     };
   } finally {
     await sql.end();
@@ -148,6 +200,18 @@ export function formatOrgRlsReport(r: OrgRlsBenchResult): string {
     `  member ÷ plain: ${formatRatio(r.ratio)} (target <= 1.5)`,
     "  member's plan:",
     ...r.plan.map((line) => `    ${line}`),
+    `Co-member cards: an organization's memberships joined to profile_cards, ` +
+    `${r.cards.rowsPerSelect} rows per select (policies of both tables for the member)`,
+    "  pair  plain µs/sel  member µs/sel  ratio",
+    "  ----  ------------  -------------  -----",
+    ...r.cards.plainMicros.map((p, i) =>
+      `  ${String(i + 1).padStart(4)}  ${p.toFixed(0).padStart(11)}  ${
+        r.cards.memberMicros[i].toFixed(0).padStart(12)
+      }  ${(r.cards.memberMicros[i] / p).toFixed(2).padStart(5)}`
+    ),
+    `  member ÷ plain: ${formatRatio(r.cards.ratio)} (context: one co_member_ids() per select)`,
+    "  member's plan:",
+    ...r.cards.plan.map((line) => `    ${line}`),
   ].join("\n");
 }
 

@@ -122,7 +122,8 @@ export interface ProfileSyncBenchResult {
   };
 }
 
-interface Services {
+/** The stack the benchmarks run the function against. */
+export interface Services {
   cluster: PgCluster;
   postgrest: PostgrestStandIn;
   postgrestServer: Deno.HttpServer<Deno.NetAddr>;
@@ -172,7 +173,8 @@ export async function runProfileSyncBench(
   }
 }
 
-async function startServices(): Promise<Services> {
+/** A migrated cluster, the PostgREST stand-in over HTTP and the Clerk API stand-in. */
+export async function startServices(): Promise<Services> {
   const cluster = await startCluster();
   const postgrest = createPostgrestStandIn({
     databaseUrl: cluster.urlFor("authenticator"),
@@ -203,14 +205,20 @@ async function startServices(): Promise<Services> {
   return { cluster, postgrest, postgrestServer, supabaseUrl, serviceKey, client, clerk, key };
 }
 
-async function stopServices(s: Services): Promise<void> {
+/** Stops what {@linkcode startServices} started. */
+export async function stopServices(s: Services): Promise<void> {
   await s.clerk.close();
   await s.postgrestServer.shutdown();
   await s.postgrest.close();
   await s.cluster.destroy();
 }
 
-function functionEnv(s: Services, mode: "jwt-key" | "secret-key", intervalS = 3600) {
+/** The function's environment on `s`, in either key mode. */
+export function functionEnv(
+  s: Services,
+  mode: "jwt-key" | "secret-key",
+  intervalS = 3600,
+): Record<string, string> {
   return {
     SUPABASE_URL: s.supabaseUrl,
     SUPABASE_SERVICE_ROLE_KEY: s.serviceKey,
@@ -550,15 +558,26 @@ async function measureStorms(
 // ---------------------------------------------------------------------------------------------
 // Processes and HTTP
 
-interface RunningFunction {
+/** A function process started by {@linkcode startFunction}. */
+export interface RunningFunction {
   url: string;
   pid: number;
   stop(): Promise<void>;
 }
 
-async function startFunction(env: Record<string, string>): Promise<RunningFunction> {
+/** Starts the function of the checkout at `root` (default this one) and waits for its first answer. */
+export async function startFunction(
+  env: Record<string, string>,
+  root = ROOT,
+): Promise<RunningFunction> {
   const port = freePort();
-  const child = spawn(PROFILE_SYNC_ENTRYPOINT, { ...env, PORT: String(port) }, "piped");
+  const child = spawn(
+    PROFILE_SYNC_ENTRYPOINT,
+    { ...env, PORT: String(port) },
+    "piped",
+    undefined,
+    root,
+  );
   // Drain the log lines (as the platform does), keeping the last few for an error message.
   const tail: string[] = [];
   const drains = [child.stdout, child.stderr].map(async (stream) => {
@@ -591,6 +610,7 @@ function spawn(
   env: Record<string, string>,
   output: "null" | "piped",
   config?: string,
+  root = ROOT,
 ): Deno.ChildProcess {
   const inherited = Object.fromEntries(INHERITED_ENV.flatMap((name) => {
     const value = Deno.env.get(name);
@@ -598,7 +618,7 @@ function spawn(
   }));
   return new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, ...(config ? ["--config", config] : []), script],
-    cwd: ROOT,
+    cwd: root,
     clearEnv: true,
     env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
     stdin: "null",
@@ -629,7 +649,8 @@ async function callFunction(url: string, token: string): Promise<string> {
   return body.status;
 }
 
-async function postStatus(url: string, token: string): Promise<number> {
+/** POSTs to the function with `token`; its status. */
+export async function postStatus(url: string, token: string): Promise<number> {
   const res = await fetch(url, { method: "POST", headers: { authorization: `Bearer ${token}` } });
   await res.body?.cancel();
   return res.status;
@@ -675,7 +696,8 @@ function processCpuMs(pid: number): number {
 // ---------------------------------------------------------------------------------------------
 // Figures
 
-function spread(values: readonly number[]): Spread {
+/** The median and spread of per-run values. */
+export function spread(values: readonly number[]): Spread {
   return {
     runs: [...values],
     median: median(values),

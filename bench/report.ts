@@ -4,12 +4,14 @@ import type { DeepPagingResult } from "./deep_paging_bench.ts";
 import type { Comparison, PhaseResult } from "./compare.ts";
 import type { CpuCase } from "./cpu_cost.ts";
 import type { LevelResult, StormResult } from "./e2e.ts";
+import type { JwksFloodResult } from "./jwks_flood_bench.ts";
 import type { LoadResult } from "./load.ts";
 import type { CpuTimes } from "./procfs.ts";
 import type { OrgRlsBenchResult } from "./org_rls_bench.ts";
 import type { ProfileSyncBenchResult } from "./profile_sync_bench.ts";
 import { formatRatio, median, type RatioSummary } from "./ratio.ts";
 import type { ModuleGraph, StartupResult } from "./startup.ts";
+import type { TokenCostResult } from "./token_cost_bench.ts";
 
 /** The machine a run measured. */
 export interface Machine {
@@ -59,6 +61,10 @@ export interface BenchResults {
   profileSync: ProfileSyncBenchResult;
   /** Organization-scoped RLS (bench/org_rls_bench.ts). */
   orgRls: OrgRlsBenchResult;
+  /** clerk-profile-sync without CLERK_JWT_KEY under unknown key ids (bench/jwks_flood_bench.ts). */
+  jwksFlood: JwksFloodResult;
+  /** clerk-profile-sync's refused tokens (bench/token_cost_bench.ts). */
+  tokenCost: TokenCostResult;
   /** Every ratio target, from interleaved pairs. */
   ratios: RatioRow[];
   /** The function process under the load of the end-to-end levels. */

@@ -5,6 +5,7 @@ import postgres from "postgres";
 import { startLocalStack } from "../tests/support/local_stack.ts";
 import { runBackfillBench } from "./backfill_bench.ts";
 import { formatDeepPagingReport, runDeepPagingBench } from "./deep_paging_bench.ts";
+import { formatJwksFloodReport, runJwksFloodBench } from "./jwks_flood_bench.ts";
 import { formatOrgRlsReport, runOrgRlsBench } from "./org_rls_bench.ts";
 import { formatProfileSyncReport, runProfileSyncBench } from "./profile_sync_bench.ts";
 import { compareWithPeerAndRelay } from "./compare.ts";
@@ -20,6 +21,7 @@ import {
   type Target,
 } from "./report.ts";
 import { ENTRYPOINT, measureStartup, moduleGraph } from "./startup.ts";
+import { formatTokenCostReport, runTokenCostBench } from "./token_cost_bench.ts";
 
 const LEVELS = [1, 16, 64];
 const STARTUP_REPETITIONS = 9;
@@ -50,6 +52,10 @@ console.log(`clerk-profile-sync, ${rounds} interleaved runs ...`);
 const profileSync = await runProfileSyncBench({ runs: rounds, progress: () => {} });
 console.log(`organization-scoped RLS, ${rounds} interleaved pairs ...`);
 const orgRls = await runOrgRlsBench(rounds);
+console.log(`clerk-profile-sync, a flood of unknown key ids, ${rounds} runs ...`);
+const jwksFlood = await runJwksFloodBench({ runs: rounds });
+console.log(`clerk-profile-sync, refused tokens, ${rounds * 3} rounds ...`);
+const tokenCost = await runTokenCostBench(rounds * 3);
 
 const results: BenchResults = {
   date: new Date().toISOString(),
@@ -67,6 +73,8 @@ const results: BenchResults = {
   deepPaging,
   profileSync,
   orgRls,
+  jwksFlood,
+  tokenCost,
   memory: onStack.memory,
   ratios: [],
   targets: [],
@@ -77,6 +85,8 @@ console.log(`\n${formatReport(results)}`);
 console.log(`\n${formatDeepPagingReport(deepPaging)}`);
 console.log(`\nclerk-profile-sync (sync on visit)\n${formatProfileSyncReport(profileSync)}`);
 console.log(`\n${formatOrgRlsReport(orgRls)}`);
+console.log(`\n${formatJwksFloodReport([jwksFlood])}`);
+console.log(`\n${formatTokenCostReport(tokenCost)}`);
 await Deno.writeTextFile(RESULTS, JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote ${RESULTS.pathname}`);
 
@@ -175,6 +185,16 @@ function ratioRows(r: BenchResults): RatioRow[] {
       ratio: r.profileSync.startup.ratio,
       target: "<= 1.5",
     },
+    {
+      name: "co-member cards through RLS ÷ plain join",
+      ratio: r.orgRls.cards.ratio,
+      target: "",
+    },
+    {
+      name: "a user's first call in a flood of unknown kids ÷ idle",
+      ratio: r.jwksFlood.ratio,
+      target: "<= 2",
+    },
   ];
 }
 
@@ -259,6 +279,21 @@ function targets(r: BenchResults): Target[] {
       target: "org-scoped select through RLS <= 1.5 x plain where",
       measured: formatRatio(r.orgRls.ratio),
       met: r.orgRls.ratio.median <= 1.5,
+    },
+    {
+      target: "flood of 1,000 unknown key ids: <= 2 JWKS requests",
+      measured: `${r.jwksFlood.jwksRequests.max} at most (${r.jwksFlood.runs.length} runs)`,
+      met: r.jwksFlood.jwksRequests.max <= 2,
+    },
+    {
+      target: "a user's first call in that flood <= 2 x idle",
+      measured: formatRatio(r.jwksFlood.ratio),
+      met: r.jwksFlood.ratio.median <= 2,
+    },
+    {
+      target: "costliest refused token <= 3 x an ordinary bad token",
+      measured: `${r.tokenCost.worst.after.ratio.toFixed(2)} (${r.tokenCost.worst.after.kase})`,
+      met: r.tokenCost.worst.after.ratio <= 3,
     },
     {
       target: "clerk-profile-sync does not load svix",

@@ -12,7 +12,13 @@ import {
   type SessionVerifier,
 } from "../supabase/functions/clerk-profile-sync/session.ts";
 import { startClerkApiStandIn } from "./support/clerk_api_stand_in.ts";
-import { forgedToken, generateSigningKey, mintSessionToken } from "./support/clerk_session.ts";
+import {
+  type ClerkSigningKey,
+  forgedToken,
+  generateSigningKey,
+  mintSessionToken,
+} from "./support/clerk_session.ts";
+import { signJws } from "./support/jwt.ts";
 import { freePort } from "./support/pg_cluster.ts";
 
 const KEY = await generateSigningKey();
@@ -87,7 +93,7 @@ Deno.test("verify() refuses what is not a JWT (token-invalid)", async () => {
   }
 });
 
-Deno.test("verify() with CLERK_SECRET_KEY fetches the JWKS once and then verifies from the SDK's cache", async () => {
+Deno.test("verify() with CLERK_SECRET_KEY fetches the JWKS once and then verifies from its cache", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
     const verifier = createSessionVerifier({
@@ -177,11 +183,78 @@ Deno.test("verify() with CLERK_SECRET_KEY: an unreachable JWKS is ClerkUnavailab
       refused.verify(token).then(() => null, (e) => e),
     ]);
     assert.ok(down instanceof ClerkUnavailableError, String(down));
-    assert.match(down.message, /^could not load Clerk's JWKS/);
+    assert.match(down.message, /^Clerk's Backend API unreachable \(GET \/v1\/jwks: /);
     assert.ok(bad instanceof ConfigError, String(bad));
     assert.equal(bad.variable, "CLERK_SECRET_KEY");
     assert.ok(!bad.message.includes("sk_test_not_this_instance"));
   } finally {
     await clerk.close();
   }
+});
+
+// The instance's key, re-imported for SHA-384 or SHA-512: an RS384 or RS512 token of the same key.
+async function tokenSignedWith(
+  key: ClerkSigningKey,
+  alg: "RS384" | "RS512",
+  claims: Record<string, unknown> = {},
+  kid = key.kid,
+): Promise<string> {
+  const hash = alg === "RS384" ? "SHA-384" : "SHA-512";
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", key.privateKey);
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    pkcs8,
+    { name: "RSASSA-PKCS1-v1_5", hash },
+    false,
+    ["sign"],
+  );
+  const iat = now();
+  return await signJws(
+    { alg, kid, typ: "JWT" },
+    { sub: USER, iat, nbf: iat - 5, exp: iat + 60, azp: "http://localhost:3000", ...claims },
+    privateKey,
+  );
+}
+
+Deno.test("verify() with CLERK_JWT_KEY accepts RS384 and RS512 tokens of the instance's key, and refuses them signed by another", async () => {
+  for (const alg of ["RS384", "RS512"] as const) {
+    assert.deepEqual(await withJwtKey().verify(await tokenSignedWith(KEY, alg)), { userId: USER });
+    const forged = await tokenSignedWith(OTHER_KEY, alg);
+    assert.equal(
+      (await refusal(withJwtKey().verify(forged))).reason,
+      "token-invalid-signature",
+      alg,
+    );
+    const expired = await tokenSignedWith(KEY, alg, { iat: now() - 300, exp: now() - 240 });
+    assert.equal((await refusal(withJwtKey().verify(expired))).reason, "token-expired", alg);
+  }
+});
+
+Deno.test("verify() with CLERK_SECRET_KEY accepts RS384 and RS512 tokens of a key the JWKS lists (as RS256)", async () => {
+  const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
+  try {
+    const verifier = createSessionVerifier({
+      jwtKeyPem: null,
+      secretKey: clerk.secretKey,
+      apiUrl: clerk.url,
+      authorizedParties: [],
+    });
+    assert.equal(KEY.jwk.alg, "RS256", "Clerk lists its keys with alg RS256");
+    for (const alg of ["RS384", "RS512"] as const) {
+      assert.deepEqual(await verifier.verify(await tokenSignedWith(KEY, alg)), { userId: USER });
+      const forged = await tokenSignedWith(OTHER_KEY, alg, {}, KEY.kid);
+      assert.equal(
+        (await refusal(verifier.verify(forged))).reason,
+        "token-invalid-signature",
+        alg,
+      );
+    }
+  } finally {
+    await clerk.close();
+  }
+});
+
+Deno.test("verify() refuses a machine-to-machine token of the instance's key (token-invalid)", async () => {
+  const token = await mintSessionToken(KEY, USER, { header: { cat: "cl_B7d4PD333AAA" } });
+  assert.equal((await refusal(withJwtKey().verify(token))).reason, "token-invalid");
 });

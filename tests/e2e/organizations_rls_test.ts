@@ -55,6 +55,14 @@ async function userIds(client: SupabaseClient): Promise<string[]> {
   return data.map((row) => row.user_id);
 }
 
+async function cardIds(client: SupabaseClient): Promise<string[]> {
+  const { data, error, status } = await client.from("profile_cards").select("user_id")
+    .order("user_id");
+  assert.equal(error, null, JSON.stringify(error));
+  assert.equal(status, 200);
+  return data.map((row) => row.user_id);
+}
+
 async function orgIds(client: SupabaseClient): Promise<string[]> {
   const { data, error } = await client.from("organizations").select("org_id").order("org_id");
   assert.equal(error, null, JSON.stringify(error));
@@ -68,7 +76,7 @@ async function memberships(client: SupabaseClient): Promise<string[]> {
   return data.map((row) => `${row.org_id} ${row.user_id} ${row.role}`);
 }
 
-Deno.test("local stack: members read their organizations and co-members through RLS with Clerk session tokens", async (t) => {
+Deno.test("local stack: members read their organizations and co-members' cards through RLS with Clerk session tokens", async (t) => {
   const stack = await startLocalStack();
   const run = runId();
   // Sorted as the reads order them: Ann, Gus, Mia, Ned; Acme before Globex.
@@ -119,39 +127,54 @@ Deno.test("local stack: members read their organizations and co-members through 
     );
 
     await t.step(
-      "a member reads her co-members' profiles, her organization and its memberships",
+      "a member reads her co-members' cards (never their profiles), her organization and its memberships",
       async () => {
         const client = signedIn(stack, mia);
-        assert.deepEqual(await userIds(client), [ann, mia]);
+        assert.deepEqual(await userIds(client), [mia], "profiles: her own row only");
+        assert.deepEqual(await cardIds(client), [ann, mia]);
         assert.deepEqual(await orgIds(client), [acmeId]);
         assert.deepEqual(await memberships(client), [
           `${acmeId} ${ann} org:admin`,
           `${acmeId} ${mia} org:member`,
         ]);
-        const colleague = await client.from("profiles").select("user_id, email")
-          .eq("user_id", ann).maybeSingle();
-        assert.equal(colleague.error, null);
-        assert.deepEqual(colleague.data, {
+        const card = await client.from("profile_cards").select("*").eq("user_id", ann).single();
+        assert.equal(card.error, null, JSON.stringify(card.error));
+        const { image_url, ...identity } = card.data;
+        assert.match(image_url, /^https:\/\/img\.clerk\.com\//);
+        assert.deepEqual(identity, {
           user_id: ann,
+          first_name: `First ${base}`,
+          last_name: `Last ${base}`,
+          username: `u${base}`,
           email: `${ann.toLowerCase()}+${base}@example.com`,
         });
-        const stranger = await client.from("profiles").select("*").eq("user_id", gus).maybeSingle();
+        // Her co-member's profile row (phone, public_metadata) is out of reach, even by id.
+        const profile = await client.from("profiles").select("*").eq("user_id", ann).maybeSingle();
+        assert.deepEqual([profile.status, profile.data, profile.error], [200, null, null]);
+        const phone = await client.from("profile_cards").select("user_id, phone");
+        assert.equal(phone.status, 400);
+        assert.equal(phone.error?.code, "42703");
+        const own = await client.from("profiles").select("user_id, public_metadata").single();
+        assert.deepEqual(own.data, { user_id: mia, public_metadata: { version: String(base) } });
+        const stranger = await client.from("profile_cards").select("*").eq("user_id", gus)
+          .maybeSingle();
         assert.deepEqual([stranger.status, stranger.data, stranger.error], [200, null, null]);
         const otherOrg = await client.from("organizations").select("*").eq("org_id", globexId)
           .maybeSingle();
         assert.deepEqual([otherOrg.data, otherOrg.error], [null, null]);
-        const own = await client.from("organizations").select("org_id, name, slug").eq(
+        const ownOrg = await client.from("organizations").select("org_id, name, slug").eq(
           "org_id",
           acmeId,
         )
           .single();
-        assert.deepEqual(own.data, { org_id: acmeId, name: "Acme", slug: "acme" });
+        assert.deepEqual(ownOrg.data, { org_id: acmeId, name: "Acme", slug: "acme" });
       },
     );
 
     await t.step("an admin of another organization reads only his", async () => {
       const client = signedIn(stack, gus);
       assert.deepEqual(await userIds(client), [gus]);
+      assert.deepEqual(await cardIds(client), [gus]);
       assert.deepEqual(await orgIds(client), [globexId]);
       assert.deepEqual(await memberships(client), [`${globexId} ${gus} org:admin`]);
       const acmeRead = await client.from("organizations").select("*").eq("org_id", acmeId);
@@ -165,6 +188,7 @@ Deno.test("local stack: members read their organizations and co-members through 
         assert.deepEqual(await orgIds(client), []);
         assert.deepEqual(await memberships(client), []);
         assert.deepEqual(await userIds(client), [ned]);
+        assert.deepEqual(await cardIds(client), [ned]);
       },
     );
 
@@ -172,7 +196,9 @@ Deno.test("local stack: members read their organizations and co-members through 
       "anon, a token without the role claim and another instance's token are refused",
       async () => {
         const anon = createClient(stack.supabaseUrl, stack.anonKey);
-        for (const table of ["organizations", "organization_memberships", "profiles"]) {
+        for (
+          const table of ["organizations", "organization_memberships", "profiles", "profile_cards"]
+        ) {
           const answer = await anon.from(table).select("*");
           assert.equal(answer.status, 401, table);
           assert.equal(answer.error?.code, "42501");
@@ -220,7 +246,8 @@ Deno.test("local stack: members read their organizations and co-members through 
       assert.deepEqual(await orgIds(client), []);
       assert.deepEqual(await memberships(client), []);
       assert.deepEqual(await userIds(client), [mia]);
-      assert.deepEqual(await userIds(signedIn(stack, ann)), [ann]);
+      assert.deepEqual(await cardIds(client), [mia]);
+      assert.deepEqual(await cardIds(signedIn(stack, ann)), [ann]);
       assert.deepEqual(await memberships(signedIn(stack, ann)), [`${acmeId} ${ann} org:admin`]);
     });
   } finally {

@@ -58,6 +58,54 @@ export function createClerkApi(options: ClerkApiOptions): ClerkApi {
   };
 }
 
+/** The Backend API version `@clerk/backend` 3.25 sends (its SUPPORTED_BAPI_VERSION). */
+export const CLERK_API_VERSION = "2026-05-12";
+
+/**
+ * `GET /v1/jwks` with `fetch`, not the SDK: its request takes no signal, and the caller's deadline
+ * must end the request, not only stop waiting for it. Returns the `keys` array; throws the typed
+ * errors of {@linkcode clerkFailure}.
+ */
+export async function fetchJwks(
+  apiUrl: string,
+  secretKey: string,
+  signal: AbortSignal,
+): Promise<unknown[]> {
+  const what = "GET /v1/jwks";
+  const url = new URL(apiUrl);
+  url.pathname = `${url.pathname.replace(/\/+$/, "")}/v1/jwks`;
+  let res: Response;
+  let body: unknown;
+  try {
+    res = await fetch(url, {
+      headers: {
+        Authorization: `Bearer ${secretKey}`,
+        "Clerk-API-Version": CLERK_API_VERSION,
+        Accept: "application/json",
+      },
+      signal,
+    });
+    body = await res.json().catch(() => null);
+  } catch (error) {
+    throw clerkFailure(error, what);
+  }
+  if (!res.ok) {
+    const header = res.headers.get("retry-after");
+    const seconds = header === null ? NaN : Number(header);
+    const failure = Object.assign(new Error(res.statusText || "no error body"), {
+      status: res.status,
+      errors: (body as { errors?: unknown } | null)?.errors,
+      retryAfter: Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined,
+    });
+    throw clerkFailure(failure, what);
+  }
+  const keys = (body as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) {
+    throw new ClerkResponseError("Clerk's Backend API answered a JWKS without keys");
+  }
+  return keys;
+}
+
 /**
  * The typed error for a failure of `@clerk/backend`: it throws `ClerkAPIResponseError` with the
  * answer's `status` (and `retryAfter`, seconds, on 429), and the same class WITHOUT a status when

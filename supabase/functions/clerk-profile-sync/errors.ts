@@ -31,6 +31,20 @@ export class ClerkRateLimitError extends Error {
 /** Clerk's Backend API was unreachable, too slow, or answered 5xx (503). */
 export class ClerkUnavailableError extends Error {
   override name = "ClerkUnavailableError";
+
+  /** `retryAfterSeconds`: when the function will ask Clerk again, if it knows (`Retry-After`). */
+  constructor(message: string, readonly retryAfterSeconds?: number) {
+    super(message);
+  }
+}
+
+/** Too many requests already wait for Clerk's JWKS (503 with `Retry-After`). */
+export class KeysBusyError extends Error {
+  override name = "KeysBusyError";
+
+  constructor(readonly retryAfterSeconds: number, message: string) {
+    super(message);
+  }
 }
 
 /** Clerk's Backend API answered something this function cannot use (502). */

@@ -8,6 +8,7 @@ import {
   ClerkRateLimitError,
   ClerkResponseError,
   ClerkUnavailableError,
+  KeysBusyError,
   UserNotFoundError,
 } from "./errors.ts";
 import type { InstanceCheck } from "./instance_check.ts";
@@ -29,6 +30,15 @@ export interface HandlerDeps {
   /** Default `Date.now`. */
   now?: () => number;
 }
+
+/**
+ * The longest `Authorization` header read: `Bearer ` and 4,096 characters. Clerk stores the session
+ * token in a cookie and browsers cap a cookie at 4 KB (clerk.com/docs guides/sessions/
+ * session-tokens "Size limitations"; customize-session-tokens: room for up to 1.2 KB of custom
+ * claims beside the default ones), so no session token is longer. Longer headers are refused
+ * before anything is decoded.
+ */
+export const MAX_AUTHORIZATION_CHARS = "Bearer ".length + 4096;
 
 /** How long a finished sync is kept for requests whose database read began before it ended. */
 export const FLIGHT_MEMORY_MS = 60_000;
@@ -173,6 +183,18 @@ export function createHandler(deps: HandlerDeps): (req: Request) => Promise<Resp
     } else {
       log.error(logLine`Failed to sync profile${subject} (${status}): ${reason}`);
     }
+    if (error instanceof KeysBusyError) {
+      return json(503, { error: "busy, retry shortly" }, {
+        ...headers,
+        "Retry-After": String(error.retryAfterSeconds),
+      });
+    }
+    if (error instanceof ClerkUnavailableError && error.retryAfterSeconds !== undefined) {
+      return json(503, { error: "Clerk unavailable" }, {
+        ...headers,
+        "Retry-After": String(error.retryAfterSeconds),
+      });
+    }
     if (error instanceof ClerkRateLimitError) {
       const retry: Record<string, string> = error.retryAfterSeconds === undefined
         ? {}
@@ -211,7 +233,7 @@ function statusOf(error: unknown): number {
   if (error instanceof UserNotFoundError) return 410;
   if (
     error instanceof ClerkRateLimitError || error instanceof ClerkUnavailableError ||
-    error instanceof StoreUnavailableError
+    error instanceof KeysBusyError || error instanceof StoreUnavailableError
   ) {
     return 503;
   }
@@ -241,9 +263,18 @@ function syncedLine(synced: SyncResult, userId: string, leader: boolean): string
   }
 }
 
-// `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 9110 §11.1).
+// `Authorization: Bearer <token>` (the scheme is case-insensitive, RFC 9110 §11.1), refused
+// unread when longer than any session token.
 function bearerToken(headers: Headers): string {
-  const match = /^Bearer +(\S+) *$/i.exec(headers.get("authorization") ?? "");
+  const header = headers.get("authorization") ?? "";
+  if (header.length > MAX_AUTHORIZATION_CHARS) {
+    throw new AuthError(
+      "token-too-large",
+      `the Authorization header has ${header.length} characters; a Clerk session token fits in ` +
+        `a 4 KB cookie (at most ${MAX_AUTHORIZATION_CHARS} with "Bearer ")`,
+    );
+  }
+  const match = /^Bearer +(\S+) *$/i.exec(header);
   if (!match) {
     throw new AuthError("token-missing", "no bearer token in the Authorization header");
   }

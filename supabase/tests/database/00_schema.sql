@@ -84,15 +84,15 @@ select is_empty(
 -- Policies
 select policies_are(
   'public', 'profiles',
-  array['Users can read their own profile and those of people in their organizations'],
+  array['Users can read their own profile'],
   'profiles has only the read-own-profile policy'
 );
 select policy_cmd_is(
-  'public', 'profiles', 'Users can read their own profile and those of people in their organizations', 'select',
+  'public', 'profiles', 'Users can read their own profile', 'select',
   'the profiles policy is for SELECT only'
 );
 select policy_roles_are(
-  'public', 'profiles', 'Users can read their own profile and those of people in their organizations', array['authenticated'],
+  'public', 'profiles', 'Users can read their own profile', array['authenticated'],
   'the profiles policy applies to authenticated only'
 );
 select is_empty(
