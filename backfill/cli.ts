@@ -96,7 +96,7 @@ export async function runCli(io: CliIo): Promise<number> {
     if (error instanceof UsageError) {
       note(`backfill: ${printable(error.message)} (--help shows the usage)`);
     } else if (error instanceof InstanceMismatchError) {
-      note(`backfill: ${printable(error.message)}`);
+      note(`backfill: ${error.message}`);
     } else note(`backfill: ${printable(describeClerkError(error) ?? errorText(error))}`);
     return EXIT.error;
   }

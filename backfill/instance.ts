@@ -5,6 +5,7 @@
  * refused whatever the flags say: its objects would all be rows no event of the right instance
  * ever matches, and the right instance's rows would all look orphaned.
  */
+import { logLine } from "../supabase/functions/_shared/log.ts";
 import type { ClerkInstance, ClerkSources } from "./clerk_source.ts";
 import type { BackfillStore, InstanceStatus } from "./store.ts";
 
@@ -13,13 +14,14 @@ export class InstanceMismatchError extends Error {
   override name = "InstanceMismatchError";
 
   constructor(readonly followed: string, readonly keyInstance: string) {
+    // Longer than one logged value may be: only the ids are values (escaped, capped).
     super(
-      `refused: this database follows Clerk instance ${followed}, but CLERK_SECRET_KEY is a key ` +
-        `of instance ${keyInstance}; nothing was read or written. Use a secret key of ` +
-        `${followed}. To move this database to ${keyInstance} instead (it removes every row of ` +
-        `${followed}: profiles, organizations, memberships, tombstones, and app rows that ` +
-        `cascade from them), run as the database owner: ` +
-        `select clerk_sync.move_to_clerk_instance('${keyInstance}');`,
+      logLine`refused: this database follows Clerk instance ${followed}, but CLERK_SECRET_KEY ` +
+        logLine`is a key of instance ${keyInstance}; nothing was read or written. Use a secret ` +
+        logLine`key of ${followed}. To move this database to ${keyInstance} instead (it removes ` +
+        logLine`every row of ${followed}: profiles, organizations, memberships, tombstones, and ` +
+        "app rows that cascade from them), run as the database owner: " +
+        logLine`select clerk_sync.move_to_clerk_instance('${keyInstance}');`,
     );
   }
 }
