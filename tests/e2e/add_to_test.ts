@@ -48,7 +48,16 @@ async function addTo(...args: string[]): Promise<Run> {
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
 }
 
-/** The Supabase CLI from `cwd` (the app's folder), with `--workdir` as well. */
+/** The CLI's major version: 3.x deprecates `--db-url` for `--remote=<db-url>` (2.x has no --remote). */
+async function cliMajor(): Promise<number> {
+  const out = await new Deno.Command(SUPABASE, { args: ["--version"], stdout: "piped" }).output();
+  return Number(decoder.decode(out.stdout).trim().split(".")[0]);
+}
+
+/**
+ * The Supabase CLI from `cwd` (the app's folder), with `--workdir` as well; its output must
+ * carry no deprecation warning (of a flag used here, or of a key in the app's config.toml).
+ */
 async function supabase(cwd: string, args: string[], env: Record<string, string> = {}) {
   const out = await new Deno.Command(SUPABASE, {
     args: [...args, "--workdir", cwd],
@@ -59,17 +68,21 @@ async function supabase(cwd: string, args: string[], env: Record<string, string>
   }).output();
   const text = decoder.decode(out.stdout) + decoder.decode(out.stderr);
   assert.ok(out.success, `supabase ${args.join(" ")} failed (exit ${out.code}):\n${text}`);
+  assert.doesNotMatch(text, /deprecat/i, `supabase ${args.join(" ")}:\n${text}`);
   return text;
 }
 
-/** `supabase db push --db-url ...?sslmode=disable --yes`, the password in PGPASSWORD. */
+/**
+ * `supabase db push --db-url <url>?sslmode=disable --yes` (`--remote=<url>` with CLI 3), the
+ * password in PGPASSWORD. Never --include-all.
+ */
 async function dbPush(app: string, url: string): Promise<string> {
   const parsed = new URL(url);
   const password = decodeURIComponent(parsed.password);
   parsed.password = "";
-  return await supabase(app, ["db", "push", "--db-url", `${parsed}?sslmode=disable`, "--yes"], {
-    PGPASSWORD: password,
-  });
+  const target = `${parsed}?sslmode=disable`;
+  const flags = await cliMajor() >= 3 ? [`--remote=${target}`] : ["--db-url", target];
+  return await supabase(app, ["db", "push", ...flags, "--yes"], { PGPASSWORD: password });
 }
 
 async function appliedVersions(url: string): Promise<{ version: string; name: string }[]> {
@@ -300,7 +313,10 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
       const now = await Deno.readTextFile(`${app}/supabase/config.toml`);
       assert.ok(now.startsWith(config), "config.toml's own lines changed");
       const appended = now.slice(config.length);
-      assert.match(appended, /^\n# clerk-supabase-sync: [^\n]*\n(?:#[^\n]*\n)*\[functions\.clerk-webhook\]\n/);
+      assert.match(
+        appended,
+        /^\n# clerk-supabase-sync: [^\n]*\n(?:#[^\n]*\n)*\[functions\.clerk-webhook\]\n/,
+      );
       assert.match(
         appended,
         /\[functions\.clerk-profile-sync\]\nenabled = true\nverify_jwt = false\n/,
