@@ -153,11 +153,8 @@ function done(plan: Plan): string {
   const code = ops.some((op) => op.path.startsWith("supabase/functions/"));
   const lines = [`Done (${count(ops)}). Next, from the folder that holds supabase/:`];
   if (migrations.length > 0) {
-    lines.push(
-      `  supabase db push    # applies the ${migrations.length} new migration${
-        migrations.length === 1 ? "" : "s"
-      }`,
-    );
+    const what = migrations.length === 1 ? "new migration" : `${migrations.length} new migrations`;
+    lines.push(`  supabase db push    # applies the ${what}`);
   }
   if (!plan.installed) {
     lines.push(
