@@ -172,3 +172,17 @@ Deno.test("add-to: a write that fails part-way exits 3 and lists what was writte
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("add-to: a file name with control characters is shown escaped", async () => {
+  const dir = await project({
+    "supabase/migrations/20261201000000_\u001b[2Jinit.sql": "create table profiles (id uuid);\n",
+  });
+  try {
+    const r = await run([dir]);
+    assert.equal(r.code, EXIT.refused);
+    assert.ok(!r.stderr.includes("\u001b"));
+    assert.match(r.stderr, /20261201000000_\\u001b\[2Jinit\.sql: creates table public\.profiles/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

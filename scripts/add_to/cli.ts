@@ -7,6 +7,7 @@ import type { SourceVersion } from "./manifest.ts";
 import { MIGRATIONS_DIR, type Operation, type Plan, planAddTo } from "./plan.ts";
 import { readSource } from "./source.ts";
 import { readTarget, TargetError } from "./target.ts";
+import { printable } from "../../supabase/functions/_shared/log.ts";
 
 /** Exit codes. */
 export const EXIT = {
@@ -69,11 +70,13 @@ export async function runAddTo(io: AddToIo): Promise<number> {
     const source = await readSource(from);
     const target = await readTarget(root);
     const plan = planAddTo(source, target, (io.now ?? (() => new Date()))());
-    for (const note of plan.notes) io.stderr(`note: ${note}`);
+    for (const note of plan.notes) io.stderr(`note: ${printable(note)}`);
     if (plan.refusals.length > 0) {
-      io.stderr(`add-to: refused, nothing written (${root}):`);
+      io.stderr(`add-to: refused, nothing written (${printable(root)}):`);
       for (const r of plan.refusals) {
-        io.stderr(`  ${r.path}: ${r.reason.replaceAll("\n", "\n    ")}`);
+        // File names are the user's: control characters are shown escaped, never sent raw.
+        const reason = r.reason.split("\n").map(printable).join("\n    ");
+        io.stderr(`  ${printable(r.path)}: ${reason}`);
       }
       return EXIT.refused;
     }
@@ -88,12 +91,12 @@ export async function runAddTo(io: AddToIo): Promise<number> {
       return EXIT.usage;
     }
     if (error instanceof SourceError || error instanceof TargetError) {
-      io.stderr(`add-to: ${error.message}`);
+      io.stderr(`add-to: ${printable(error.message)}`);
       return EXIT.usage;
     }
     if (error instanceof ApplyError) {
-      io.stderr(`add-to: ${error.message}; written before it:`);
-      for (const op of error.done) io.stderr(`  ${op.kind} ${op.path}`);
+      io.stderr(`add-to: ${printable(error.message)}; written before it:`);
+      for (const op of error.done) io.stderr(`  ${op.kind} ${printable(op.path)}`);
       io.stderr("Run add-to again once the cause is fixed: it picks up what is already there.");
       return EXIT.failed;
     }
@@ -125,7 +128,8 @@ export function describeVersion(v: SourceVersion): string {
   })`;
 }
 
-function report(plan: Plan, root: string, dryRun: boolean, io: AddToIo): void {
+function report(plan: Plan, dir: string, dryRun: boolean, io: AddToIo): void {
+  const root = printable(dir);
   const to = describeVersion(plan.source);
   if (plan.operations.length === 0) {
     io.stdout(`Nothing to do: ${root} has what clerk-supabase-sync ${to} installs.`);
@@ -140,7 +144,7 @@ function report(plan: Plan, root: string, dryRun: boolean, io: AddToIo): void {
       : `${prefix}Adding clerk-supabase-sync ${to} to ${root}`,
   );
   for (const op of plan.operations) {
-    io.stdout(`  ${op.kind.padEnd(6)}  ${op.path}${op.note ? `  (${op.note})` : ""}`);
+    io.stdout(`  ${op.kind.padEnd(6)}  ${printable(op.path)}${op.note ? `  (${op.note})` : ""}`);
   }
   if (dryRun) io.stdout(`Dry run: nothing written (${count(plan.operations)}).`);
 }
