@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createClerkClient } from "@clerk/backend";
 import { toMembership, toOrganization } from "../supabase/functions/_shared/clerk_organization.ts";
-import { EXIT, runCli } from "../backfill/cli.ts";
+import { EXIT } from "../backfill/cli.ts";
 import type { ClerkApi } from "../backfill/clerk_api.ts";
 import { createClerkSources } from "../backfill/clerk_source.ts";
 import { readPages } from "../backfill/read_ahead.ts";
@@ -26,9 +26,8 @@ import {
 } from "./support/clerk_api_stand_in.ts";
 import { startCluster } from "./support/pg_cluster.ts";
 import {
-  FAST_RETRY,
   type Harness,
-  SECRET_KEY,
+  runCommand,
   sourcesFor,
   withBackfillHarness,
 } from "./support/backfill_harness.ts";
@@ -79,26 +78,6 @@ function withHarness(
     databaseUrl: options.databaseUrl,
     clerk: { users, organizations: orgs, memberships },
   }, fn);
-}
-
-/** Runs the command in-process against the harness; returns exit code, stdout and stderr. */
-async function cli(h: Harness, argv: string[], env: Record<string, string> = {}) {
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const code = await runCli({
-    argv: [...argv, "--state", h.statePath],
-    env: new Map(Object.entries({
-      CLERK_SECRET_KEY: h.clerk.secretKey,
-      CLERK_API_URL: h.clerk.url,
-      SUPABASE_URL: h.supabaseUrl,
-      SUPABASE_SECRET_KEYS: JSON.stringify({ default: SECRET_KEY }),
-      ...env,
-    })),
-    stdout: (text) => void stdout.push(text),
-    stderr: { isTerminal: false, write: (text) => void stderr.push(text) },
-    retry: FAST_RETRY,
-  });
-  return { code, stdout: stdout.join("\n"), stderr: stderr.join("") };
 }
 
 /** The lines of one kind's section of a reconcile report ("Users", "Organizations", ...). */
@@ -362,7 +341,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
         h.clerk.putOrganization(late);
         h.clerk.putMembership(lateMember);
       };
-      const backfill = await cli(h, []);
+      const backfill = await runCommand(h, []);
       assert.equal(backfill.code, EXIT.ok, backfill.stdout + backfill.stderr);
       assert.match(backfill.stdout, /^ {2}applied +10 +30 +60 {2}inserted or updated$/m);
       assert.match(
@@ -410,7 +389,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       const before = await snapshot();
 
       const lookups = h.clerk.requests.length;
-      const dry = await cli(h, ["--dry-run"]);
+      const dry = await runCommand(h, ["--dry-run"]);
       assert.equal(dry.code, EXIT.drift, dry.stdout);
       const orgs = section(dry.stdout, "Organizations");
       assert.match(orgs, /^Organizations: 30 in Clerk, 30 in organizations$/m);
@@ -447,7 +426,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
         [goneOrg.id, "org_stray"],
       ]);
 
-      const applied = await cli(h, ["--apply"]);
+      const applied = await runCommand(h, ["--apply"]);
       assert.equal(applied.code, EXIT.ok, applied.stdout);
       assert.match(
         section(applied.stdout, "Organizations"),
@@ -459,7 +438,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       );
       assert.match(applied.stdout, /Drift: 5 organizations, 8 memberships found, all repaired\.$/);
 
-      const after = await cli(h, ["--dry-run"]);
+      const after = await runCommand(h, ["--dry-run"]);
       assert.equal(after.code, EXIT.ok, after.stdout);
       assert.match(after.stdout, /In sync\.$/);
       const [row] = await h.sql`
@@ -484,7 +463,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       // A listed membership that the mapping refuses is a failure (exit 2), never an orphan.
       const broken = data.memberships[30];
       h.clerk.putMembership({ ...broken, role: null, updated_at: broken.updated_at + 1000 });
-      const failing = await cli(h, ["--apply"]);
+      const failing = await runCommand(h, ["--apply"]);
       assert.equal(failing.code, EXIT.error, failing.stdout);
       const failed = section(failing.stdout, "Memberships");
       assert.match(failed, /orphaned rows +0\n/);
@@ -505,7 +484,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
   try {
     const data = instance("", { users: 20, orgs: 10 });
     await withHarness({ databaseUrl: cluster.url, data }, async (h) => {
-      assert.equal((await cli(h, [])).code, EXIT.ok, "the backfill");
+      assert.equal((await runCommand(h, [])).code, EXIT.ok, "the backfill");
       const mirror = () =>
         h.sql`
           select (select json_agg(p order by user_id) from public.profiles p) as profiles,
@@ -522,7 +501,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       await h.sql`delete from public.profiles where user_id = ${data.users[7].id}`;
       for (const m of data.memberships) h.clerk.removeMembership(m.id);
       const before = await mirror();
-      const refused = await cli(h, [
+      const refused = await runCommand(h, [
         "--apply",
         "--max-orphans",
         "1000",
@@ -538,7 +517,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.deepEqual(await mirror(), before);
 
       // Another instance's key (an empty one): refused for every kind at once.
-      const wrong = await cli(h, ["--apply"], {
+      const wrong = await runCommand(h, ["--apply"], {
         CLERK_SECRET_KEY: empty.secretKey,
         CLERK_API_URL: empty.url,
       });
@@ -554,7 +533,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       for (const m of data.memberships) h.clerk.putMembership(m);
       const hidden = data.orgs.slice(0, 2);
       for (const org of hidden) h.clerk.removeOrganization(org.id);
-      const limited = await cli(h, ["--apply"]);
+      const limited = await runCommand(h, ["--apply"]);
       assert.equal(limited.code, EXIT.error, limited.stdout);
       assert.match(
         limited.stdout,
@@ -563,7 +542,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.deepEqual(await mirror(), before);
 
       // The operator raises the limit: the tombstones are inferred ones...
-      const forced = await cli(h, ["--apply", "--max-orphan-percent", "100"]);
+      const forced = await runCommand(h, ["--apply", "--max-orphan-percent", "100"]);
       assert.equal(forced.code, EXIT.ok, forced.stdout);
       assert.match(
         forced.stdout,
@@ -588,7 +567,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
         await organizationWebhook(h.sql, "organization.deleted", data.orgs[9], Date.now()),
         "deleted",
       );
-      const dry = await cli(h, ["--dry-run"]);
+      const dry = await runCommand(h, ["--dry-run"]);
       assert.equal(dry.code, EXIT.drift, dry.stdout);
       assert.match(
         section(dry.stdout, "Organizations"),
@@ -599,11 +578,11 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.match(section(dry.stdout, "Memberships"), /deleted meanwhile +2 /);
 
       // ...and the backfill restores.
-      const restored = await cli(h, []);
+      const restored = await runCommand(h, []);
       assert.equal(restored.code, EXIT.ok, restored.stdout);
       assert.match(restored.stdout, /^ {2}restored +0 +2 +4 {2}inferred tombstone lifted/m);
       assert.match(restored.stdout, /^ {2}stale +0 +1 +2 {2}kept newer/m);
-      const after = await cli(h, ["--dry-run"]);
+      const after = await runCommand(h, ["--dry-run"]);
       assert.equal(after.code, EXIT.ok, after.stdout);
       assert.match(section(after.stdout, "Organizations"), /in sync +9\n/);
       assert.match(section(after.stdout, "Memberships"), /in sync +18\n/);

@@ -87,6 +87,23 @@ export interface LocalStackOptions {
   onLog?: (line: string, stream: "stdout" | "stderr", fn: FunctionName) => void;
   /** Called when a function process ends without being stopped through the stack. */
   onFunctionExit?: (status: Deno.CommandStatus, fn: FunctionName) => void;
+  /**
+   * A migrated cluster to use instead of starting one; the stack leaves it running on close.
+   * Its `postgres` role must own the migrated schema, as {@linkcode startCluster} leaves it.
+   */
+  cluster?: PgCluster;
+  /**
+   * How a function process is started (the program, its arguments, its folder; the stack gives
+   * the environment). Default: this repository's `supabase/functions/<name>/index.ts` under Deno.
+   */
+  launch?: (name: FunctionName) => FunctionLaunch;
+}
+
+/** A function's command line, for {@linkcode LocalStackOptions.launch}. */
+export interface FunctionLaunch {
+  command: string;
+  args: string[];
+  cwd: string;
 }
 
 /** One function process of the stack. */
@@ -159,8 +176,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 
   try {
-    const cluster = await startCluster();
-    cleanups.push(() => cluster.destroy());
+    const cluster = options.cluster ?? await startCluster();
+    if (!options.cluster) cleanups.push(() => cluster.destroy());
 
     const jwtSecret = randomToken(32);
     const secretKey = `sb_secret_${randomToken(24)}`;
@@ -450,9 +467,14 @@ function createFunctionProcess(
         return value === undefined ? [] : [[name, value]];
       }),
     );
-    const spawned = new Deno.Command(Deno.execPath(), {
+    const launch = options.launch?.(name) ?? {
+      command: Deno.execPath(),
       args: ["run", "--allow-net", "--allow-env", "--frozen", entrypoint],
       cwd: ROOT,
+    };
+    const spawned = new Deno.Command(launch.command, {
+      args: launch.args,
+      cwd: launch.cwd,
       clearEnv: true,
       env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
       stdin: "null",
