@@ -63,12 +63,12 @@ Deno.test("the pg_cron recipes of docs/operating.md schedule as postgres and the
     // Each recipe as the docs give it, as the project's `postgres` (the SQL editor's role).
     for (const recipe of recipes) await owner.unsafe(recipe);
     const jobs = await owner<CronJob[]>`
-      select jobid, jobname, command, username, database from cron.job order by jobid`;
+      select jobid, jobname, command, username, database from cron.job order by jobname`;
     assert.deepEqual(
       jobs.map((job) => [job.jobname, job.username, job.database]).filter(([name]) =>
         name === PRUNE || name === HEALTH
       ),
-      [[PRUNE, "postgres", "postgres"], [HEALTH, "postgres", "postgres"]],
+      [[HEALTH, "postgres", "postgres"], [PRUNE, "postgres", "postgres"]],
     );
     assert.equal(jobs.length, recipes.length, "one job per recipe");
     const job = (name: string) => jobs.find((j) => j.jobname === name)!;
