@@ -3,7 +3,8 @@
  * benchmarks: a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in
  * served at `http://127.0.0.1:<port>/rest/v1/`, and the real functions
  * `supabase/functions/clerk-webhook/index.ts` and `supabase/functions/clerk-profile-sync/index.ts`,
- * each run by Deno as its own process on its own port, with the environment the edge runtime
+ * each run by Deno (FUNCTION_DENO: tests/support/function_deno.ts) as its own process on its own
+ * port, with the environment the edge runtime
  * gives a function (SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL)
  * plus PORT, CLERK_WEBHOOK_SECRET (clerk-webhook) and CLERK_SECRET_KEY, CLERK_JWT_KEY and
  * CLERK_API_URL (clerk-profile-sync).
@@ -16,6 +17,7 @@
  * instance's JWKS: its session tokens read the tables as their `role` claim, under RLS.
  */
 import { freePort, type PgCluster, startCluster } from "./pg_cluster.ts";
+import { type FunctionDeno, functionDeno, functionRunArgs } from "./function_deno.ts";
 import { roleJwt } from "./jwt.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
 import {
@@ -73,6 +75,12 @@ export interface LocalStackOptions {
   clerk?: ClerkSettings;
   /** The stand-in's users (default {@linkcode exampleClerkUsers}). */
   clerkUsers?: ClerkUserObject[];
+  /**
+   * How each function process is run (default: its index.ts in this clone, with deno.json and
+   * the lock FUNCTION_DENO reads: {@linkcode functionRunArgs}). The deploy-set test runs the
+   * files the Supabase CLI uploaded instead.
+   */
+  functionRun?: (name: FunctionName, deno: FunctionDeno) => { cwd: string; args: string[] };
   /** Called with each line a function writes (`npm run dev` passes them through). */
   onLog?: (line: string, stream: "stdout" | "stderr", fn: FunctionName) => void;
   /** Called when a function process ends without being stopped through the stack. */
@@ -395,11 +403,15 @@ function createFunctionProcess(
         return value === undefined ? [] : [[name, value]];
       }),
     );
-    const spawned = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-env", "--frozen", entrypoint],
-      cwd: ROOT,
+    // On FUNCTION_DENO when set (the platform's Deno 2.1 in scripts/test.ts), else this Deno.
+    const deno = functionDeno();
+    const run = options.functionRun?.(name, deno) ??
+      { cwd: ROOT, args: functionRunArgs(entrypoint, deno) };
+    const spawned = new Deno.Command(deno.path, {
+      args: run.args,
+      cwd: run.cwd,
       clearEnv: true,
-      env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
+      env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...deno.env, ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
