@@ -69,6 +69,8 @@ export interface StartDevOptions {
   npm?: boolean;
   /** Environment over {@linkcode cleanEnv}. */
   env?: Record<string, string>;
+  /** Another command to run the same way, from the root (the test command's signal tests). */
+  command?: string[];
 }
 
 /** Starts dev in its own process group (through setsid(1)), with its own TMPDIR. */
@@ -77,9 +79,10 @@ export async function startDev(options: StartDevOptions = {}): Promise<DevProces
   // The cluster's directory below it belongs to the postgres user, who must be able to reach it.
   await Deno.chmod(tmpDir, 0o711);
   const statePath = `${tmpDir}/dev-stack.env`;
-  const command = options.npm
-    ? ["npm", "run", "--silent", "dev"]
-    : [DENO, "run", "-A", "--frozen", "scripts/dev.ts"];
+  const command = options.command ??
+    (options.npm
+      ? ["npm", "run", "--silent", "dev"]
+      : [DENO, "run", "-A", "--frozen", "scripts/dev.ts"]);
   const child = new Deno.Command("setsid", {
     args: command,
     cwd: ROOT,
