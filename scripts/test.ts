@@ -423,8 +423,7 @@ async function dbLint(url: string, schemas: string): Promise<LintRun> {
   const output = await spawn(SUPABASE, [
     "db",
     "lint",
-    "--db-url",
-    `${bare}?sslmode=disable`,
+    `--remote=${bare}?sslmode=disable`,
     "--schema",
     schemas,
     "--fail-on",

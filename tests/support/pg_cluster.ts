@@ -7,7 +7,7 @@
  * As on the platform, the bootstrap superuser is `supabase_admin` (initdb -U supabase_admin:
  * supabase/postgres migrations/db/migrate.sh connects as it), the mirror creates `postgres` and
  * demotes it (10000000000000_demote-postgres.sql), and the migrations run as `postgres`
- * (`supabase db push --db-url` with the project's `postgres` URL), so SECURITY DEFINER functions
+ * (`supabase db push --remote=<url>` with the project's `postgres` URL), so SECURITY DEFINER functions
  * run with the rights they will have there. {@linkcode PgCluster.adminUrl} is for what only a
  * superuser may do (creating untrusted extensions, as the platform does for a project).
  *
@@ -252,8 +252,8 @@ export async function pushMigrations(url: string): Promise<void> {
   await run(`${ROOT}node_modules/.bin/supabase`, [
     "db",
     "push",
-    "--db-url",
-    `${bare}?sslmode=disable`,
+    // A database URL: `--remote=<url>` (CLI 3.x; its `--db-url` is deprecated, gone in v4).
+    `--remote=${bare}?sslmode=disable`,
     "--yes",
     "--workdir",
     ROOT,
