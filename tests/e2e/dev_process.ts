@@ -72,6 +72,8 @@ export interface StartDevOptions {
   env?: Record<string, string>;
   /** Options of dev (`--no-organizations`). */
   args?: string[];
+  /** Another command to run the same way, from the root (the test command's signal tests). */
+  command?: string[];
 }
 
 /** Starts dev in its own process group (through setsid(1)), with its own TMPDIR. */
@@ -81,9 +83,10 @@ export async function startDev(options: StartDevOptions = {}): Promise<DevProces
   await Deno.chmod(tmpDir, 0o711);
   const statePath = `${tmpDir}/dev-stack.env`;
   const args = options.args ?? [];
-  const command = options.npm
-    ? ["npm", "run", "--silent", "dev", ...(args.length ? ["--", ...args] : [])]
-    : [DENO, "run", "-A", "--frozen", "scripts/dev.ts", ...args];
+  const command = options.command ??
+    (options.npm
+      ? ["npm", "run", "--silent", "dev", ...(args.length ? ["--", ...args] : [])]
+      : [DENO, "run", "-A", "--frozen", "scripts/dev.ts", ...args]);
   const child = new Deno.Command("setsid", {
     args: command,
     cwd: ROOT,
