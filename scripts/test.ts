@@ -208,7 +208,7 @@ interface DenoPlan {
 /**
  * Which suites the platform pass runs, from their imports: a top-level test that imports function
  * code (or the profile-sync rig, which runs it in-process) is a unit suite, unless it tests the
- * backfill CLI (which runs on the developer's Deno); an end-to-end or browser test that starts
+ * backfill CLI or a script (which run on the developer's Deno); an end-to-end or browser test that starts
  * the functions (tests/support/local_stack.ts or function_deno.ts) runs them on 2.1.
  */
 function planDenoSuites(args: string[]): DenoPlan {
@@ -219,8 +219,8 @@ function planDenoSuites(args: string[]): DenoPlan {
   const unit = files.filter((f) => {
     if (!/^tests\/[^/]+_test\.ts$/.test(f)) return false;
     const text = read(f);
-    return /supabase\/functions\/|support\/profile_sync_rig\.ts/.test(text) &&
-      !/\bbackfill\//.test(text);
+    return /from "(\.\.\/supabase\/functions\/|\.\/support\/profile_sync_rig\.ts)/.test(text) &&
+      !/from "\.\.\/(backfill|scripts)\//.test(text);
   });
   const e2e = files.filter((f) =>
     /^tests\/(e2e|browser)\//.test(f) &&

@@ -10,6 +10,9 @@
  *   name) and one `file` part per uploaded file, named by its path from the project root
  *   (pkg/function/deploy.go `writeForm`). Answers 201 with a DeployFunctionResponse.
  * - `GET /v1/projects/{ref}`: 200 with the project (V1ProjectWithDatabaseResponse).
+ * - `PUT /v1/projects/{ref}/functions` (v1-bulk-update-functions): after a deploy of several
+ *   functions, each uploaded with `bundleOnly=true`; 200 BulkUpdateFunctionResponse
+ *   `{functions: [...]}`.
  * - Every call needs `Authorization: Bearer <the access token>`, else 401 `{"message":
  *   "Unauthorized"}`, as the API answers; another project ref is a 404.
  *
@@ -116,6 +119,10 @@ export function startManagementApiStandIn(): ManagementApiStandIn {
       }, { status: 201 });
     }
     if (req.method === "GET" && rest === "/functions") return Response.json([]);
+    // Several functions in one deploy: each uploaded with bundleOnly=true, then made live at once.
+    if (req.method === "PUT" && rest === "/functions") {
+      return Response.json({ functions: await req.json() });
+    }
     return notFound();
   }
 
