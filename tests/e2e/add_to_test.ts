@@ -12,7 +12,11 @@ import { createHash } from "node:crypto";
 import { clerkId } from "../support/clerk_payloads.ts";
 import { mintSessionToken } from "../support/clerk_session.ts";
 import { EXAMPLE_USER_ID, startLocalStack } from "../support/local_stack.ts";
-import { startManagementApiStandIn } from "../support/management_api_stand_in.ts";
+import {
+  type CapturedDeploy,
+  type ManagementApiStandIn,
+  startManagementApiStandIn,
+} from "../support/management_api_stand_in.ts";
 import { applyMirror, type PgCluster, startCluster } from "../support/pg_cluster.ts";
 import { survivingObjects } from "../../scripts/add_to/sql_objects.ts";
 import { deliver, post, runId, snapshot, userDelivery, withSql } from "./support.ts";
@@ -20,9 +24,6 @@ import { deliver, post, runId, snapshot, userDelivery, withSql } from "./support
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** The CLI under test: the pinned one unless SUPABASE_BIN names another (a newer pin to try). */
 const SUPABASE = Deno.env.get("SUPABASE_BIN") ?? `${ROOT}/node_modules/.bin/supabase`;
-/** The Deno that runs the functions (another one, such as the hosted runtime's 2.1, through env). */
-const FUNCTION_DENO = Deno.env.get("FUNCTION_DENO") ?? Deno.execPath();
-const PROJECT_REF = "clerksyncaddtofixtur";
 const OUR_DIRS = [
   "supabase/functions/clerk-webhook/",
   "supabase/functions/clerk-profile-sync/",
@@ -379,7 +380,7 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
     await t.step(
       "functions deploy uploads each graph with its deno.json; both answer from the app",
       async () => {
-        const api = startManagementApiStandIn(PROJECT_REF);
+        const api = startManagementApiStandIn();
         const profile = `${work}/profile.json`;
         await Deno.writeTextFile(
           profile,
@@ -404,8 +405,8 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
               "--yes",
             ],
             {
-              SUPABASE_PROJECT_ID: PROJECT_REF,
-              SUPABASE_ACCESS_TOKEN: `sbp_${"0123456789abcdef".repeat(3).slice(0, 40)}`,
+              SUPABASE_PROJECT_ID: api.projectRef,
+              SUPABASE_ACCESS_TOKEN: api.accessToken,
               HOME: work,
             },
           );
@@ -414,8 +415,7 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
         }
         const manifest = JSON.parse(await Deno.readTextFile(`${app}/supabase/clerk-sync.json`));
         for (const name of ["clerk-webhook", "clerk-profile-sync"]) {
-          const deployed = api.deployments.get(name);
-          assert.ok(deployed, `${name} was not deployed`);
+          const deployed = deployment(api, name);
           assert.deepEqual(
             deployed.metadata.entrypoint_path,
             `supabase/functions/${name}/index.ts`,
@@ -444,10 +444,9 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
         // Served as deployed: the entrypoint with its deno.json as import map, from the app's folder.
         const stack = await startLocalStack({
           cluster,
-          launch: (name) => {
-            const { metadata } = api.deployments.get(name)!;
+          functionRun: (name) => {
+            const { metadata } = deployment(api, name);
             return {
-              command: FUNCTION_DENO,
               args: [
                 "run",
                 "--allow-net",
@@ -560,3 +559,17 @@ Deno.test("npm run add-to: a user's project gets the sync, pushed, deployed and 
     await Deno.remove(work, { recursive: true });
   }
 });
+
+/** The last upload of function `slug`: its metadata and each file's text by path. */
+function deployment(
+  api: ManagementApiStandIn,
+  slug: string,
+): { metadata: CapturedDeploy["metadata"]; files: Map<string, string> } {
+  const upload = api.deploys.findLast((d) => d.slug === slug);
+  assert.ok(upload, `${slug} was not deployed`);
+  const decoder = new TextDecoder();
+  return {
+    metadata: upload.metadata,
+    files: new Map(upload.files.map((f) => [f.name, decoder.decode(f.bytes)])),
+  };
+}

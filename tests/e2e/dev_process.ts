@@ -72,7 +72,7 @@ export interface StartDevOptions {
   env?: Record<string, string>;
   /** Options of dev (`--no-organizations`). */
   args?: string[];
-  /** The whole command line instead (for example `bash -c 'npm run dev'`, as a doc shows it). */
+  /** Another command to run the same way, from the root (the test command's signal tests). */
   command?: string[];
 }
 

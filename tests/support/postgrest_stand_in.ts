@@ -208,6 +208,10 @@ export function createPostgrestStandIn(options: PostgrestStandInOptions): Postgr
     postgres(options.databaseUrl, {
       max: poolSize + 1,
       prepare: false,
+      // No delay before a reconnect: the stand-in retires a pool after a connection error (as
+      // PostgREST does), and postgres.js 3.4.9's end() does not cancel a reconnect timer, which
+      // would then outlive close() (seen on Deno 2.1, whose sockets close in another order).
+      backoff: () => 0,
       onnotice: () => {},
       connection: { application_name: "postgrest-stand-in" },
     });
