@@ -7,17 +7,18 @@
 //                without node_modules/.bin on PATH), and a ```text block right after one is its
 //                shown output, whose lines must appear in what it printed (tests/support/
 //                markdown.ts: ports, keys and times masked; `...` stands for any text).
-//   dev-server   `npm run dev` itself (the first terminal): the test starts dev with exactly that
-//                command and checks its shown output; a page's `dev` blocks run against the dev its
-//                last `dev-server` block started, or a plain `npm run dev`.
+//   dev-server   `npm run dev` itself (the first terminal; variables before it allowed): the test
+//                starts dev with exactly that command and checks its shown output; a page's `dev`
+//                blocks run against the dev its last `dev-server` block started, or a plain
+//                `npm run dev`, in a session that outlives the restart as a second terminal does.
 //   fresh-clone  the commands of a fresh clone: exactly what .ci/run runs (npm test cannot run
 //                itself).
 //   project      needs a real Supabase project or Clerk instance (or Docker): not run, `bash -n`.
 //   local        runs on this machine but is not run here (minutes long, or changes the
 //                checkout: npm test, npm run bench, the lock update): `bash -n`.
 //
-// Each page's dev gets its own state file (CLERK_SYNC_DEV_STATE) and TMPDIR, so a developer's own
-// `npm run dev` is neither used nor disturbed. Relative links must resolve (files, and #anchors
+// Each page gets its own state file (CLERK_SYNC_DEV_STATE) and TMPDIR for its dev and its session,
+// so a developer's own `npm run dev` is neither used nor disturbed. Relative links must resolve (files, and #anchors
 // as GitHub makes them), and no inline code span may be broken across lines.
 import assert from "node:assert/strict";
 import {
@@ -257,10 +258,14 @@ function openSession(env: Record<string, string>): Session {
 }
 
 /** Starts `npm run dev` as `command` shows it, in a process group of its own; waits for its block. */
-async function startPageDev(command: string): Promise<DevProcess> {
+async function startPageDev(command: string, statePath: string): Promise<DevProcess> {
   const dev = await startDev({
     command: ["bash", "--noprofile", "--norc", "-c", command],
-    env: { PATH: terminalPath(), npm_config_update_notifier: "false" },
+    env: {
+      PATH: terminalPath(),
+      npm_config_update_notifier: "false",
+      CLERK_SYNC_DEV_STATE: statePath,
+    },
   });
   try {
     await dev.ready(120_000);
@@ -284,12 +289,17 @@ async function stopPageDev(dev: DevProcess): Promise<void> {
   await dev.dispose();
 }
 
-const DEV_COMMAND = /^npm run dev( -- [a-z -]+)?$/;
+// `npm run dev`, its options, and variables set for it (`FUNCTION_DENO=... npm run dev`).
+const DEV_COMMAND = /^([A-Z_]+=[\w./-]+ )*npm run dev( -- [a-z -]+)?$/;
 
 for (const page of PAGES) {
   const run = shellBlocks(page).filter((f) => f.marks[0] === "dev" || f.marks[0] === "dev-server");
   if (!run.some((f) => f.marks[0] === "dev")) continue;
   Deno.test(`docs: ${page.path}: its dev blocks run in order against npm run dev`, async () => {
+    // The page's terminal outlives a restart of dev (a dev-server block), as a user's second
+    // terminal does: one session, one state file for every dev the page starts.
+    const pageDir = await Deno.makeTempDir({ prefix: "clerk-sync-docs-test-" });
+    const statePath = `${pageDir}/dev-stack.env`;
     let dev: DevProcess | undefined;
     let session: Session | undefined;
     const failures: string[] = [];
@@ -302,9 +312,7 @@ for (const page of PAGES) {
             `${where(page, fence)}: a dev-server block holds one npm run dev command`,
           );
           if (dev) await stopPageDev(dev);
-          await session?.close();
-          session = undefined;
-          dev = await startPageDev(command[0]);
+          dev = await startPageDev(command[0], statePath);
           if (fence.output) {
             const printed = [...dev.stdout, ...dev.stderr].join("\n");
             for (const line of unmatchedLines(fence.output.text, printed)) {
@@ -313,12 +321,12 @@ for (const page of PAGES) {
           }
           continue;
         }
-        dev ??= await startPageDev("npm run dev");
+        dev ??= await startPageDev("npm run dev", statePath);
         session ??= openSession(
           cleanEnv({
             PATH: terminalPath(),
-            TMPDIR: dev.tmpDir,
-            CLERK_SYNC_DEV_STATE: dev.statePath,
+            TMPDIR: pageDir,
+            CLERK_SYNC_DEV_STATE: statePath,
             npm_config_update_notifier: "false",
           }),
         );
@@ -342,6 +350,7 @@ for (const page of PAGES) {
     } finally {
       await session?.close();
       if (dev) await stopPageDev(dev);
+      await Deno.remove(pageDir, { recursive: true });
     }
     assert.deepEqual(failures, []);
   });
