@@ -83,7 +83,7 @@ export async function deliver(
 /** POSTs anything to `url` and reads the answer (JSON body parsed when it is JSON). */
 export async function post(
   url: string,
-  init: { headers: Record<string, string>; body: BodyInit },
+  init: { headers: Record<string, string>; body: BodyInit; client?: Deno.HttpClient },
 ): Promise<Answer> {
   const started = performance.now();
   const response = await fetch(url, { method: "POST", ...init });
