@@ -5,9 +5,11 @@
  * tests/support/local_stack.ts), then prints FUNCTION_URL, PROFILE_SYNC_URL, DATABASE_URL,
  * SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY, CLERK_API_URL and CLERK_SECRET_KEY (the stand-in's,
  * when it runs: `npm run backfill` and `npm run reconcile` read exactly these) and
- * CLERK_WEBHOOK_SECRET as KEY=value lines and passes the functions' log lines through. The Clerk
- * API stand-in holds three users and two organizations with four memberships; with
- * `--no-organizations` it is an instance with the Organizations feature off (most instances).
+ * CLERK_WEBHOOK_SECRET as KEY=value lines (another terminal exports them with
+ * `eval "$(npm run -s dev-env)"`, scripts/dev_env.ts), then a few hint lines starting with `#`,
+ * and passes the functions' log lines through. The Clerk API stand-in holds three users and two
+ * organizations with four memberships; with `--no-organizations` it is an instance with the
+ * Organizations feature off (most instances).
  *
  * Ctrl-C or SIGTERM (to dev alone or to its whole process group, once or repeatedly, also during
  * start-up) stops the functions and the stand-ins, stops PostgreSQL and deletes its data: exit 0.
@@ -243,26 +245,23 @@ async function run(statePath: string, envSecret: string | undefined, stop: Stop)
     await writeDevState(statePath, [`DEV_PID=${Deno.pid}`, ...lines, ...secrets]);
     wroteState = true;
     for (const line of lines) write("stdout", line);
+    write(
+      "stdout",
+      `# In another terminal: eval "$(npm run -s dev-env)"   (exports the lines above)`,
+    );
     write("stdout", "# Send a test event:  npm run send -- user.created");
-    if (stack.clerk) {
-      write(
-        "stdout",
-        "# Backfill:           export CLERK_API_URL, CLERK_SECRET_KEY, SUPABASE_URL and " +
-          "SUPABASE_SERVICE_ROLE_KEY as printed, then npm run backfill (npm run reconcile)",
-      );
-    }
+    write("stdout", `# Look at the row:    psql "$DATABASE_URL" -c 'select * from profiles'`);
     write(
       "stdout",
       stack.clerk
         ? '# Sync on visit:      curl -X POST -H "Authorization: Bearer ' +
-          `$(npm run -s token -- ${EXAMPLE_USER_ID})" ${stack.profileSyncUrl}`
+          `$(npm run -s token -- ${EXAMPLE_USER_ID})" "$PROFILE_SYNC_URL"`
         : "# Sync on visit:      POST to PROFILE_SYNC_URL with a session token of your Clerk " +
           "instance (Authorization: Bearer ...)",
     );
-    write(
-      "stdout",
-      `# Look at the row:    psql "${stack.databaseUrl}" -c 'select * from profiles'`,
-    );
+    if (stack.clerk) {
+      write("stdout", "# Backfill:           npm run backfill   (then npm run reconcile)");
+    }
     write("stdout", "# Stop with Ctrl-C.");
   }
 

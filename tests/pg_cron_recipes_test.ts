@@ -1,4 +1,4 @@
-// The README's pg_cron recipes, run for real: every ```sql block of README.md that calls
+// The docs' pg_cron recipes, run for real: every ```sql block of docs/operating.md that calls
 // cron.schedule( (then every other block that uses pg_cron: the run history) is run as `postgres`
 // on a cluster that preloads pg_cron, with the extension created as Supabase creates it (by the
 // superuser, `with schema pg_catalog`: supabase.com/docs/guides/cron/install; postgres's rights in
@@ -9,13 +9,13 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { type PgCluster, startCluster } from "./support/pg_cluster.ts";
 
-const README = new URL("../README.md", import.meta.url);
+const RECIPES = new URL("../docs/operating.md", import.meta.url);
 const PRUNE = "prune-clerk-webhook-events";
 const HEALTH = "clerk-sync-health";
 
-/** The README's ```sql blocks that use pg_cron: those that schedule, and the others. */
+/** The ```sql blocks of docs/operating.md that use pg_cron: those that schedule, and the others. */
 async function cronBlocks(): Promise<{ recipes: string[]; queries: string[] }> {
-  const text = await Deno.readTextFile(README);
+  const text = await Deno.readTextFile(RECIPES);
   const blocks = [...text.matchAll(/^```sql\n([\s\S]*?)^```$/gm)]
     .map((match) => match[1])
     .filter((block) => block.includes("cron."));
@@ -45,9 +45,9 @@ async function runJob(cluster: PgCluster, job: CronJob): Promise<Record<string, 
   }
 }
 
-Deno.test("the README's pg_cron recipes schedule as postgres and their commands run", async () => {
+Deno.test("the pg_cron recipes of docs/operating.md schedule as postgres and their commands run", async () => {
   const { recipes, queries } = await cronBlocks();
-  assert.ok(recipes.length >= 2, `found ${recipes.length} pg_cron recipes in README.md`);
+  assert.ok(recipes.length >= 2, `found ${recipes.length} pg_cron recipes in docs/operating.md`);
   const cluster = await startCluster({
     settings: { shared_preload_libraries: "pg_cron", "cron.database_name": "postgres" },
   });
@@ -60,15 +60,15 @@ Deno.test("the README's pg_cron recipes schedule as postgres and their commands 
       where backend_type = 'pg_cron launcher'`;
     assert.equal(launchers, 1, "pg_cron's scheduler runs");
 
-    // Each recipe as the README gives it, as the project's `postgres` (the SQL editor's role).
+    // Each recipe as the docs give it, as the project's `postgres` (the SQL editor's role).
     for (const recipe of recipes) await owner.unsafe(recipe);
     const jobs = await owner<CronJob[]>`
-      select jobid, jobname, command, username, database from cron.job order by jobid`;
+      select jobid, jobname, command, username, database from cron.job order by jobname`;
     assert.deepEqual(
       jobs.map((job) => [job.jobname, job.username, job.database]).filter(([name]) =>
         name === PRUNE || name === HEALTH
       ),
-      [[PRUNE, "postgres", "postgres"], [HEALTH, "postgres", "postgres"]],
+      [[HEALTH, "postgres", "postgres"], [PRUNE, "postgres", "postgres"]],
     );
     assert.equal(jobs.length, recipes.length, "one job per recipe");
     const job = (name: string) => jobs.find((j) => j.jobname === name)!;
@@ -106,8 +106,8 @@ Deno.test("the README's pg_cron recipes schedule as postgres and their commands 
     const [{ left }] = await owner`select count(*)::int as left from clerk_sync.webhook_events`;
     assert.equal(left, 0);
 
-    // The README's other pg_cron SQL (the run history) works as postgres, and so does stopping a
-    // job as the README says (`select cron.unschedule('<name>')`).
+    // The docs' other pg_cron SQL (the run history) works as postgres, and so does stopping a
+    // job as the docs say (`select cron.unschedule('<name>')`).
     for (const query of queries) await owner.unsafe(query);
     for (const { jobname } of jobs) {
       const [{ unschedule }] = await owner`select cron.unschedule(${jobname})`;

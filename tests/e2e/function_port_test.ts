@@ -24,6 +24,43 @@ function portIsFree(port: number): boolean {
   }
 }
 
+/**
+ * The local addresses of the sockets listening on `port`, from /proc/net/tcp and tcp6 (Linux):
+ * "127.0.0.1", "0.0.0.0", "::", ...
+ */
+function listeningAddresses(port: number): string[] {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const addresses: string[] = [];
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of Deno.readTextFileSync(file).split("\n").slice(1)) {
+      const [local, , state] = line.trim().split(/\s+/).slice(1, 4);
+      if (state !== "0A" || !local?.endsWith(`:${hexPort}`)) continue; // 0A: LISTEN
+      const hex = local.slice(0, local.indexOf(":"));
+      addresses.push(
+        hex.length === 8
+          ? [6, 4, 2, 0].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".")
+          : hex === "0".repeat(32)
+          ? "::"
+          : hex,
+      );
+    }
+  }
+  return addresses;
+}
+
+Deno.test("both functions of the local stack (npm run dev) listen on 127.0.0.1 only", async () => {
+  const stack = await startLocalStack();
+  try {
+    for (const url of [stack.functionUrl, stack.profileSyncUrl]) {
+      assert.deepEqual(listeningAddresses(Number(new URL(url).port)), ["127.0.0.1"], url);
+    }
+    // The stand-ins, for comparison: the whole stack is on loopback.
+    assert.deepEqual(listeningAddresses(Number(new URL(stack.supabaseUrl).port)), ["127.0.0.1"]);
+  } finally {
+    await stack.close();
+  }
+});
+
 Deno.test("clerk-webhook refusing its configuration listens on PORT all the same and answers 500", async () => {
   const stack = await startLocalStack({ functionEnv: { CLERK_WEBHOOK_SECRET: PLACEHOLDER } });
   try {

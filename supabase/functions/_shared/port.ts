@@ -4,6 +4,13 @@ import { printable } from "./log.ts";
 /** Where a local run listens when PORT is unset or unusable (Deno.serve's own default). */
 export const DEFAULT_PORT = 8000;
 
+/**
+ * The address a local run listens on: loopback only, like the rest of `npm run dev`'s stack
+ * (Deno.serve's own default is 0.0.0.0, every interface). The hosted Edge Runtime ignores
+ * Deno.serve's hostname and port (supabase/edge-runtime, ext/runtime/js/http.js).
+ */
+export const LOCAL_HOSTNAME = "127.0.0.1";
+
 /** The port to listen on, and why PORT was not used when it names no port. */
 export interface ListenPort {
   port: number;

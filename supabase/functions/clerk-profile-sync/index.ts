@@ -3,7 +3,7 @@
 import { createClient } from "@supabase/supabase-js";
 import { ConfigError } from "../_shared/errors.ts";
 import { consoleLogger as log, logLine } from "../_shared/log.ts";
-import { readListenPort } from "../_shared/port.ts";
+import { LOCAL_HOSTNAME, readListenPort } from "../_shared/port.ts";
 import { CLERK_TIMEOUT_MS, createClerkApi } from "./clerk_api.ts";
 import { loadConfig, readOrigins } from "./config.ts";
 import { createHandler, createMisconfiguredHandler } from "./handler.ts";
@@ -57,7 +57,8 @@ function originsOrAny(): "*" | string[] {
   }
 }
 
-// PORT is read on its own: a misconfigured function listens there too, so it is found.
+// PORT is read on its own: a misconfigured function listens there too, so it is found. A local
+// run listens on loopback only; the edge runtime ignores both.
 const listen = readListenPort(Deno.env);
 if (listen.problem) log.warn(listen.problem);
-Deno.serve({ port: listen.port }, buildHandler());
+Deno.serve({ hostname: LOCAL_HOSTNAME, port: listen.port }, buildHandler());

@@ -5,7 +5,7 @@ import { loadConfig } from "./config.ts";
 import { ConfigError } from "../_shared/errors.ts";
 import { createHandler, createMisconfiguredHandler } from "./handler.ts";
 import { consoleLogger as log, logLine } from "../_shared/log.ts";
-import { readListenPort } from "../_shared/port.ts";
+import { LOCAL_HOSTNAME, readListenPort } from "../_shared/port.ts";
 import { createSupabaseStore } from "./store.ts";
 
 function buildHandler(): (req: Request) => Promise<Response> {
@@ -24,7 +24,8 @@ function buildHandler(): (req: Request) => Promise<Response> {
   }
 }
 
-// PORT is read on its own: a misconfigured function listens there too, so it is found.
+// PORT is read on its own: a misconfigured function listens there too, so it is found. A local
+// run listens on loopback only; the edge runtime ignores both.
 const listen = readListenPort(Deno.env);
 if (listen.problem) log.warn(listen.problem);
-Deno.serve({ port: listen.port }, buildHandler());
+Deno.serve({ hostname: LOCAL_HOSTNAME, port: listen.port }, buildHandler());
