@@ -5,10 +5,12 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import {
+  clerkEvent,
   clerkId,
   clerkMembershipEvent,
   clerkMembershipPayload,
   clerkOrganizationPayload,
+  clerkUserPayload,
   INSTANCE_ID,
   svixHeaders,
 } from "../support/clerk_payloads.ts";
@@ -21,7 +23,10 @@ const EXAMPLES: Record<string, Record<string, unknown>> = JSON.parse(
     new URL("../fixtures/clerk_webhooks/webhooks_2025-04-15_examples.json", import.meta.url),
   ),
 );
+// The instance of Clerk's examples: nobody's, so neither recorded nor refused.
 const SPEC_INSTANCE = "ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S";
+// The instance this test's database follows once a real event has named it.
+const OWN_INSTANCE = "ins_2RulesTestOwnInstance";
 const JOHN = "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S";
 const JANE = "user_2h8op3Isl1QR7tKu5FGNfaLKEoU";
 const ACME = "org_2g7np7Hrk0SN6kj5EDMLDaKNL0S";
@@ -31,9 +36,9 @@ const T0 = 1716883200000;
 const T5 = 1716883500000;
 const MINUTE = 60_000;
 
-// The examples' instance on an event built by tests/support (which names INSTANCE_ID).
-function ofSpecInstance(event: object): string {
-  return JSON.stringify({ ...event, instance_id: SPEC_INSTANCE });
+// This test's own instance on an event built by tests/support (which names INSTANCE_ID).
+function ofOwnInstance(event: object): string {
+  return JSON.stringify({ ...event, instance_id: OWN_INSTANCE });
 }
 
 async function deliverSignedAt(stack: LocalStack, body: string, at: Date): Promise<Answer> {
@@ -234,11 +239,29 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           await stack.waitForLog(
             new RegExp(`^Successfully deleted membership of ${JANE} in ${ACME}$`),
           );
-          const recorded =
-            await sql`select instance_id, recorded_by from clerk_sync.clerk_instance`;
-          assert.deepEqual([...recorded], [{ instance_id: SPEC_INSTANCE, recorded_by: "webhook" }]);
+          assert.ok(Object.values(EXAMPLES).every((e) => e.instance_id === SPEC_INSTANCE));
+          const recorded = await sql`select instance_id from clerk_sync.clerk_instance`;
+          assert.deepEqual([...recorded], [], "Clerk's example instance is not recorded");
         },
       );
+
+      await t.step("the first event naming a real instance records it", async () => {
+        const userId = clerkId("user");
+        const user = clerkUserPayload({ id: userId, updatedAt: Date.now() - 20 * MINUTE });
+        const answer = await deliver(stack, {
+          msgId: clerkId("msg"),
+          body: ofOwnInstance(clerkEvent("user.created", user, Date.now() - 20 * MINUTE)),
+        });
+        assert.equal(answer.body.status, "applied", answer.text);
+        const recorded = await sql`select instance_id, recorded_by from clerk_sync.clerk_instance`;
+        assert.deepEqual([...recorded], [{ instance_id: OWN_INSTANCE, recorded_by: "webhook" }]);
+        // An example delivered now is still applied: no other instance.
+        const example = await deliver(stack, {
+          msgId: clerkId("msg"),
+          body: JSON.stringify(EXAMPLES["user.updated"]),
+        });
+        assert.equal(example.status, 200, example.text);
+      });
 
       const base = Date.now() - 10 * MINUTE;
       const otherInstance = {
@@ -257,15 +280,15 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const answer = await deliver(stack, otherInstance);
           assert.equal(answer.status, 409, answer.text);
           assert.deepEqual(answer.body, {
-            error: `this database follows Clerk instance ${SPEC_INSTANCE}, not ${INSTANCE_ID}`,
-            recorded_instance_id: SPEC_INSTANCE,
+            error: `this database follows Clerk instance ${OWN_INSTANCE}, not ${INSTANCE_ID}`,
+            recorded_instance_id: OWN_INSTANCE,
             event_instance_id: INSTANCE_ID,
           });
           await stack.waitForLog(
             new RegExp(
               `^Rejected webhook organizationMembership\\.created for organization ` +
                 `${otherInstance.orgId} user ${otherInstance.userId} \\(409\\): this database ` +
-                `follows Clerk instance ${SPEC_INSTANCE}, not ${INSTANCE_ID}$`,
+                `follows Clerk instance ${OWN_INSTANCE}, not ${INSTANCE_ID}$`,
             ),
           );
           const state = await orgSnapshot(sql, otherInstance.orgId);
@@ -286,7 +309,7 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const member = membership(orgId, userId, base);
           const created = await deliver(stack, {
             msgId: clerkId("msg"),
-            body: ofSpecInstance(
+            body: ofOwnInstance(
               clerkMembershipEvent("organizationMembership.created", member, base),
             ),
           });
@@ -294,7 +317,7 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const signedAt = new Date();
           const removed = await deliverSignedAt(
             stack,
-            ofSpecInstance(
+            ofOwnInstance(
               clerkMembershipEvent("organizationMembership.deleted", member, 253402300799000),
             ),
             signedAt,
@@ -318,7 +341,7 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const again = membership(orgId, userId, later + 4 * MINUTE);
           const readded = await deliverSignedAt(
             stack,
-            ofSpecInstance(clerkMembershipEvent("organizationMembership.created", again, later)),
+            ofOwnInstance(clerkMembershipEvent("organizationMembership.created", again, later)),
             new Date(later),
           );
           assert.deepEqual(readded.body, { status: "applied", org_id: orgId, user_id: userId });
@@ -335,7 +358,7 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const msgId = clerkId("msg");
           const answer = await deliver(stack, {
             msgId,
-            body: ofSpecInstance(
+            body: ofOwnInstance(
               clerkMembershipEvent("organizationMembership.created", member, base),
             ),
           });
@@ -364,14 +387,14 @@ Deno.test("local stack: Clerk's published examples, another instance, crafted me
           const first = membership(clerkId("org"), userId, base);
           const applied = await deliver(stack, {
             msgId: clerkId("msg"),
-            body: ofSpecInstance(
+            body: ofOwnInstance(
               clerkMembershipEvent("organizationMembership.created", first, base),
             ),
           });
           assert.equal(applied.body.status, "applied", applied.text);
           const otherOrg = clerkId("org");
           const moved = membership(otherOrg, userId, base, first.id);
-          const body = ofSpecInstance(
+          const body = ofOwnInstance(
             clerkMembershipEvent("organizationMembership.updated", moved, base + MINUTE),
           );
           const msgId = clerkId("msg");

@@ -3,7 +3,7 @@
 -- instance (removing the old instance's rows). Rolled back at the end.
 begin;
 create extension if not exists pgtap with schema extensions;
-select plan(34);
+select plan(37);
 
 -- Grants and settings.
 select function_privs_are(
@@ -80,9 +80,19 @@ select is(
   'no instance id: nothing to compare, nothing recorded'
 );
 select is(
+  public.follow_clerk_instance('ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'webhook', true),
+  '{"status": "unknown", "instance_id": null}'::jsonb,
+  'the instance of Clerk''s published example events is never recorded'
+);
+select is(
   public.follow_clerk_instance('ins_2Dev', 'backfill', true),
   '{"status": "recorded", "instance_id": "ins_2Dev"}'::jsonb,
   'the first use records the instance'
+);
+select is(
+  public.follow_clerk_instance('ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'webhook', true),
+  '{"status": "unknown", "instance_id": "ins_2Dev"}'::jsonb,
+  'nor refused: an example event is no other instance'
 );
 select is(
   public.follow_clerk_instance('ins_2Dev', 'reconcile', false),
@@ -125,6 +135,10 @@ select lives_ok(
 select lives_ok(
   $$ select clerk_sync.check_clerk_instance(null, 'webhook') $$,
   'check_clerk_instance passes an event without instance_id'
+);
+select lives_ok(
+  $$ select clerk_sync.check_clerk_instance('ins_2g7np7Hrk0SN6kj5EDMLDaKNL0S', 'webhook') $$,
+  'check_clerk_instance passes an event of Clerk''s example instance'
 );
 select throws_ok(
   $$ select clerk_sync.check_clerk_instance('ins_2Prod', 'webhook') $$,
