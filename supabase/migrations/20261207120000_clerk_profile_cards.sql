@@ -39,7 +39,7 @@ alter table public.profile_cards enable row level security;
 
 -- One policy for both readers of a card (two permissive policies for one role and action are
 -- each evaluated for every row: the advisor's multiple_permissive_policies).
-create policy "Users can read their own card and those of people in their organizations"
+create policy "Users can read their own card and the cards of co-members"
   on public.profile_cards for select
   to authenticated
   using (

@@ -41,10 +41,10 @@ select table_privs_are('public', 'profile_cards', 'authenticated', array['SELECT
 select table_privs_are('public', 'profile_cards', 'service_role', array['SELECT'],
   'service_role may only SELECT profile_cards: cards are written by the triggers alone');
 select policies_are('public', 'profile_cards',
-  array['Users can read their own card and those of people in their organizations'],
+  array['Users can read their own card and the cards of co-members'],
   'profile_cards has one policy');
 select policy_roles_are('public', 'profile_cards',
-  'Users can read their own card and those of people in their organizations',
+  'Users can read their own card and the cards of co-members',
   array['authenticated'], 'the card policy applies to authenticated only');
 select policies_are('public', 'profiles', array['Users can read their own profile'],
   'profiles has only the own-row policy: co-members no longer read each other''s profile');
