@@ -5,6 +5,7 @@
  */
 import { posix } from "node:path";
 import type { Operation } from "./plan.ts";
+import { readText } from "./target.ts";
 
 /** A write failed or found a file changed since planning; `done` lists what was written. */
 export class ApplyError extends Error {
@@ -46,14 +47,5 @@ export async function applyPlan(root: string, operations: readonly Operation[]):
       const why = error instanceof Error ? error.message : String(error);
       throw new ApplyError(`could not ${op.kind} ${op.path}: ${why}`, done);
     }
-  }
-}
-
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
   }
 }

@@ -92,7 +92,8 @@ async function stat(path: string, { follow = true } = {}): Promise<Deno.FileInfo
   }
 }
 
-async function readText(path: string): Promise<string | null> {
+/** The text of the file at `path`, or null when there is none. */
+export async function readText(path: string): Promise<string | null> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
