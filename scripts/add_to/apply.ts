@@ -4,8 +4,8 @@
  * changed in between is overwritten; a changed file replaces the old one by rename.
  */
 import { posix } from "node:path";
+import { readTextFileIfExists } from "../../backfill/optional_file.ts";
 import type { Operation } from "./plan.ts";
-import { readText } from "./target.ts";
 
 /** A write failed or found a file changed since planning; `done` lists what was written. */
 export class ApplyError extends Error {
@@ -21,7 +21,7 @@ export async function applyPlan(root: string, operations: readonly Operation[]):
   for (const op of operations) {
     const file = `${root}/${op.path}`;
     try {
-      const current = await readText(file);
+      const current = await readTextFileIfExists(file);
       if (current !== op.before) {
         throw new ApplyError(`${op.path} changed while add-to ran`, done);
       }
