@@ -10,13 +10,13 @@
 //
 // Usage: deno run -A --frozen bench/backfill_bench.ts [users] [pairs]
 import postgres from "postgres";
-import { createClient } from "@supabase/supabase-js";
+import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { type Profile, toProfile } from "../supabase/functions/_shared/clerk_user.ts";
-import { createClerkApi } from "../backfill/clerk_api.ts";
+import { type ClerkApi, createClerkApi } from "../backfill/clerk_api.ts";
 import { createClerkSources } from "../backfill/clerk_source.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { createSupabaseBackfillStore } from "../backfill/store.ts";
-import { fakeClerkUser } from "../tests/support/clerk_api_stand_in.ts";
+import { fakeClerkUser, type PagingCost } from "../tests/support/clerk_api_stand_in.ts";
 import { startCluster } from "../tests/support/pg_cluster.ts";
 import type { ServicesReady, ServicesStart } from "./backfill_bench_services.ts";
 import { formatRatio, type RatioSummary, summarizeRatios } from "./ratio.ts";
@@ -45,21 +45,9 @@ export interface BackfillBenchResult {
 }
 
 /** Runs `pairs` interleaved (floor, backfill) pairs on a fresh cluster, then removes it. */
-export async function runBackfillBench(count: number, pairs = 3): Promise<BackfillBenchResult> {
-  const cluster = await startCluster();
-  const worker = new Worker(new URL("./backfill_bench_services.ts", import.meta.url), {
-    type: "module",
-  });
-  const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  const dir = await Deno.makeTempDir({ prefix: "backfill-bench-" });
-  try {
-    const start: ServicesStart = {
-      users: count,
-      databaseUrl: cluster.urlFor("authenticator"),
-      jwtSecret: JWT_SECRET,
-      secretKey: SECRET_KEY,
-    };
-    const services = await ask<ServicesReady>(worker, start);
+export function runBackfillBench(count: number, pairs = 3): Promise<BackfillBenchResult> {
+  return withBackfillRig({ users: count, dirPrefix: "backfill-bench-" }, async (rig) => {
+    const { sql, supabase, clerk, dir } = rig;
     const rows: FloorRow[] = [];
     for (let i = 1; i <= count; i++) {
       const profile = toProfile(fakeClerkUser(i));
@@ -69,10 +57,6 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
         public_metadata: JSON.parse(JSON.stringify(profile.public_metadata)),
       });
     }
-    const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
-      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    });
-    const clerk = createClerkApi({ secretKey: services.clerkSecretKey, apiUrl: services.clerkUrl });
 
     const results: BackfillPair[] = [];
     for (let pair = 0; pair < pairs; pair++) {
@@ -96,6 +80,56 @@ export async function runBackfillBench(count: number, pairs = 3): Promise<Backfi
       results.push({ floorRate, backfillRate, backfillSeconds, ratio: backfillRate / floorRate });
     }
     return { users: count, pairs: results, ratio: summarizeRatios(results.map((p) => p.ratio)) };
+  });
+}
+
+/** What the backfill benchmarks run on: a fresh cluster and the services worker's stand-ins. */
+export interface BackfillRig {
+  /** postgres.js on the cluster (one connection). */
+  sql: postgres.Sql;
+  /** supabase-js on the PostgREST stand-in, with its secret key. */
+  supabase: SupabaseClient;
+  /** The backfill's Clerk reader on the Clerk API stand-in. */
+  clerk: ClerkApi;
+  /** A temporary directory (for the backfill's state file). */
+  dir: string;
+}
+
+/** Options of {@linkcode withBackfillRig}. */
+export interface BackfillRigOptions {
+  /** The Clerk stand-in holds fakeClerkUser(1) to fakeClerkUser(users). */
+  users: number;
+  /** Prefix of the temporary directory's name. */
+  dirPrefix: string;
+  /** The Clerk stand-in's paging cost model (default: its default). */
+  paging?: PagingCost;
+}
+
+/** Starts a cluster, the services worker and the clients, runs `fn` on them, then removes all. */
+export async function withBackfillRig<T>(
+  options: BackfillRigOptions,
+  fn: (rig: BackfillRig) => Promise<T>,
+): Promise<T> {
+  const cluster = await startCluster();
+  const worker = new Worker(new URL("./backfill_bench_services.ts", import.meta.url), {
+    type: "module",
+  });
+  const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  const dir = await Deno.makeTempDir({ prefix: options.dirPrefix });
+  try {
+    const start: ServicesStart = {
+      users: options.users,
+      databaseUrl: cluster.urlFor("authenticator"),
+      jwtSecret: JWT_SECRET,
+      secretKey: SECRET_KEY,
+      paging: options.paging,
+    };
+    const services = await ask<ServicesReady>(worker, start);
+    const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
+      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    });
+    const clerk = createClerkApi({ secretKey: services.clerkSecretKey, apiUrl: services.clerkUrl });
+    return await fn({ sql, supabase, clerk, dir });
   } finally {
     await ask(worker, "close").catch(() => {});
     worker.terminate();

@@ -10,20 +10,15 @@
 // the backfill (after): <= 1.5, the median of the rounds. `npm run bench` runs it.
 //
 // Usage: deno run -A --frozen bench/deep_paging_bench.ts [users] [rounds]
-import postgres from "postgres";
-import { createClient } from "@supabase/supabase-js";
-import { type ClerkApi, createClerkApi } from "../backfill/clerk_api.ts";
+import type postgres from "postgres";
+import type { ClerkApi } from "../backfill/clerk_api.ts";
 import { createClerkSources, usersByOffset } from "../backfill/clerk_source.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { type BackfillStore, createSupabaseBackfillStore } from "../backfill/store.ts";
 import type { PagingCost } from "../tests/support/clerk_api_stand_in.ts";
-import { startCluster } from "../tests/support/pg_cluster.ts";
-import { ask } from "./backfill_bench.ts";
-import type { ServicesReady, ServicesStart } from "./backfill_bench_services.ts";
+import { withBackfillRig } from "./backfill_bench.ts";
 import { formatRatio, median, type RatioSummary, summarizeRatios } from "./ratio.ts";
 
-const JWT_SECRET = "deep-paging-bench-jwt-secret-with-at-least-32-characters";
-const SECRET_KEY = "sb_secret_deep_paging_bench";
 /** The stand-in's cost model in this benchmark. */
 export const COST: PagingCost = { pageMs: 5, offsetRowMicros: 0.5, offsetTimeoutAt: null };
 /** Pages per window at the start and at the end. */
@@ -55,28 +50,11 @@ export interface DeepPagingResult {
 }
 
 /** Runs `rounds` interleaved (offset, cursor) backfills of `count` users on a fresh cluster. */
-export async function runDeepPagingBench(count = 200_000, rounds = 3): Promise<DeepPagingResult> {
-  const cluster = await startCluster();
-  const worker = new Worker(new URL("./backfill_bench_services.ts", import.meta.url), {
-    type: "module",
-  });
-  const sql = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  const dir = await Deno.makeTempDir({ prefix: "deep-paging-bench-" });
-  try {
-    const start: ServicesStart = {
-      users: count,
-      databaseUrl: cluster.urlFor("authenticator"),
-      jwtSecret: JWT_SECRET,
-      secretKey: SECRET_KEY,
-      paging: COST,
-    };
-    const services = await ask<ServicesReady>(worker, start);
-    const supabase = createClient(services.supabaseUrl, SECRET_KEY, {
-      auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    });
-    const api = createClerkApi({ secretKey: services.clerkSecretKey, apiUrl: services.clerkUrl });
+export function runDeepPagingBench(count = 200_000, rounds = 3): Promise<DeepPagingResult> {
+  const options = { users: count, dirPrefix: "deep-paging-bench-", paging: COST };
+  return withBackfillRig(options, async ({ sql, supabase, clerk, dir }) => {
     const store = createSupabaseBackfillStore(supabase);
-    const rig: Rig = { sql, api, store, dir, count };
+    const rig: Rig = { sql, api: clerk, store, dir, count };
 
     const results: DeepPagingResult["rounds"] = [];
     for (let round = 0; round < rounds; round++) {
@@ -91,13 +69,7 @@ export async function runDeepPagingBench(count = 200_000, rounds = 3): Promise<D
       offsetRatio: summarizeRatios(results.map((r) => r.offset.ratio)),
       cursorRatio: summarizeRatios(results.map((r) => r.cursor.ratio)),
     };
-  } finally {
-    await ask(worker, "close").catch(() => {});
-    worker.terminate();
-    await sql.end();
-    await Deno.remove(dir, { recursive: true });
-    await cluster.destroy();
-  }
+  });
 }
 
 interface Rig {

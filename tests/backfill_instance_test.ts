@@ -9,59 +9,22 @@ import { EXIT } from "../backfill/cli.ts";
 import { saveState } from "../backfill/state.ts";
 import {
   type ClerkApiStandIn,
-  type ClerkMembershipObject,
-  type ClerkOrganizationObject,
-  type ClerkUserObject,
-  fakeClerkMembership,
-  fakeClerkOrganization,
-  fakeClerkUser,
   STAND_IN_INSTANCE_ID,
   startClerkApiStandIn,
 } from "./support/clerk_api_stand_in.ts";
 import {
+  fakeInstance,
   type Harness,
+  idPrefixes,
+  rowCounts,
   runCommand,
   withBackfillHarness,
   withOwnCluster,
 } from "./support/backfill_harness.ts";
 
-const RUN = crypto.randomUUID().slice(0, 8);
-let serial = 0;
+const prefix = idPrefixes("bi");
 const OFF_LINE =
   "Organizations are off in this Clerk instance: organizations and memberships were skipped.";
-
-/** A prefix that keeps this test's objects apart from every other test's. */
-function prefix(): string {
-  serial += 1;
-  return `bi${RUN}_${serial}_`;
-}
-
-interface Objects {
-  users: ClerkUserObject[];
-  organizations: ClerkOrganizationObject[];
-  memberships: ClerkMembershipObject[];
-}
-
-/** `users` users, `orgs` organizations with two members each. */
-function objects(p: string, users: number, orgs: number): Objects {
-  const u = Array.from({ length: users }, (_, i) => fakeClerkUser(i + 1, { prefix: p }));
-  const o = Array.from({ length: orgs }, (_, i) => fakeClerkOrganization(i + 1, { prefix: p }));
-  const m = o.flatMap((org, i) => [
-    fakeClerkMembership(2 * i + 1, org, u[i % u.length].id, { prefix: p, role: "org:admin" }),
-    fakeClerkMembership(2 * i + 2, org, u[(i + 1) % u.length].id, { prefix: p }),
-  ]);
-  return { users: u, organizations: o, memberships: m };
-}
-
-async function rows(sql: postgres.Sql, p = "") {
-  const [row] = await sql`
-    select
-      (select count(*)::int from public.profiles where user_id like ${`user_${p}%`}) as users,
-      (select count(*)::int from public.organizations where org_id like ${`org_${p}%`}) as orgs,
-      (select count(*)::int from public.organization_memberships
-        where membership_id like ${`orgmem_${p}%`}) as memberships`;
-  return { ...row };
-}
 
 /** Every row a run could write, to prove that it wrote nothing. */
 async function everything(sql: postgres.Sql) {
@@ -88,7 +51,7 @@ function listingRequests(clerk: ClerkApiStandIn): string[] {
 
 Deno.test("backfill and reconcile of an instance with organizations off: users only, said plainly, exit as for users", async () => {
   await withOwnCluster(async (databaseUrl) => {
-    const { users } = objects("", 30, 0);
+    const { users } = fakeInstance("", { users: 30, orgs: 0 });
     const clerk = { users, organizationsEnabled: false };
     await withBackfillHarness({ databaseUrl, clerk }, async (h) => {
       const backfill = await runCommand(h, []);
@@ -101,7 +64,7 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
         h.clerk.requests.some((r) => r.path === "/v1/instance/organization_settings"),
         "from GET /v1/instance/organization_settings",
       );
-      assert.deepEqual(await rows(h.sql), { users: 30, orgs: 0, memberships: 0 });
+      assert.deepEqual(await rowCounts(h.sql), { users: 30, orgs: 0, memberships: 0 });
 
       const inSync = await runCommand(h, ["--dry-run"]);
       assert.equal(inSync.code, EXIT.ok, inSync.stdout + inSync.stderr);
@@ -126,7 +89,7 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
       const applied = await runCommand(h, ["--apply"]);
       assert.equal(applied.code, EXIT.ok, applied.stdout + applied.stderr);
       assert.match(applied.stdout, /Drift: 1 user found, all repaired\.$/);
-      assert.deepEqual(await rows(h.sql), { users: 30, orgs: 0, memberships: 0 });
+      assert.deepEqual(await rowCounts(h.sql), { users: 30, orgs: 0, memberships: 0 });
       assert.deepEqual(listingRequests(h.clerk), []);
     });
   });
@@ -134,10 +97,10 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
 
 Deno.test("reconcile reports organizations held while the instance has them off (exit 1), touches none of them, and still repairs users", async () => {
   await withOwnCluster(async (databaseUrl) => {
-    const data = objects("", 6, 3);
+    const data = fakeInstance("", { users: 6, orgs: 3 });
     await withBackfillHarness({ databaseUrl, clerk: data }, async (h) => {
       assert.equal((await runCommand(h, [])).code, EXIT.ok);
-      assert.deepEqual(await rows(h.sql), { users: 6, orgs: 3, memberships: 6 });
+      assert.deepEqual(await rowCounts(h.sql), { users: 6, orgs: 3, memberships: 6 });
       // Organizations turned off in the dashboard since; a profile is lost.
       h.clerk.organizationsEnabled = false;
       await h.sql`delete from public.profiles where user_id = ${data.users[0].id}`;
@@ -176,7 +139,7 @@ Deno.test("reconcile reports organizations held while the instance has them off 
 
 Deno.test("a resume file an older version saved in the organizations phase resumes on an instance with organizations off", async () => {
   const p = prefix();
-  const { users } = objects(p, 12, 0);
+  const { users } = fakeInstance(p, { users: 12, orgs: 0 });
   await withBackfillHarness({ clerk: { users, organizationsEnabled: false } }, async (h) => {
     // What the version before this one left behind: users done, then exit 2 at the
     // organizations phase (Clerk's 403), its state file in that phase (version 3).
@@ -234,7 +197,7 @@ Deno.test("a resume file an older version saved in the organizations phase resum
 
 Deno.test("organizations off is also read from Clerk's 403 when the settings cannot be; another 403 stays a fatal error with Clerk's message", async () => {
   const p = prefix();
-  const data = objects(p, 4, 2);
+  const data = fakeInstance(p, { users: 4, orgs: 2 });
   await withBackfillHarness({ clerk: { ...data, organizationsEnabled: false } }, async (h) => {
     h.clerk.injectFault({ path: "/v1/instance/organization_settings", status: 404 });
     const off = await runCommand(h, []);
@@ -259,7 +222,7 @@ Deno.test("organizations off is also read from Clerk's 403 when the settings can
     assert.match(during.stdout, /^ {2}applied +0 +2 +0 {2}inserted or updated$/m);
     assert.ok(during.stdout.endsWith(OFF_LINE), during.stdout);
     assert.match(during.stderr, /organizations are off in this instance; skipping memberships/);
-    assert.deepEqual(await rows(h.sql, p), { users: 4, orgs: 2, memberships: 0 });
+    assert.deepEqual(await rowCounts(h.sql, p), { users: 4, orgs: 2, memberships: 0 });
 
     // Any other 403 is no "off": the run stops (exit 2) with Clerk's own words.
     const refusal = "You are not authorized to perform this request";
@@ -293,11 +256,11 @@ const OTHER_INSTANCE = "ins_2OtherInstanceOfAColleague01";
 
 Deno.test("backfill and reconcile with another instance's key write nothing, whatever the flags, and name both instances; the documented move switches", async () => {
   await withOwnCluster(async (databaseUrl) => {
-    const data = objects("", 20, 2);
+    const data = fakeInstance("", { users: 20, orgs: 2 });
     const other = startClerkApiStandIn({
       secretKey: "sk_test_colleague_instance",
       instanceId: OTHER_INSTANCE,
-      ...objects("other_", 5, 1),
+      ...fakeInstance("other_", { users: 5, orgs: 1 }),
     });
     const otherKey = { CLERK_SECRET_KEY: other.secretKey, CLERK_API_URL: other.url };
     try {
@@ -358,7 +321,7 @@ Deno.test("backfill and reconcile with another instance's key write nothing, wha
         });
         const switched = await runCommand(h, [], otherKey);
         assert.equal(switched.code, EXIT.ok, switched.stdout + switched.stderr);
-        assert.deepEqual(await rows(h.sql), { users: 5, orgs: 1, memberships: 2 });
+        assert.deepEqual(await rowCounts(h.sql), { users: 5, orgs: 1, memberships: 2 });
         const back = await runCommand(h, ["--dry-run"]);
         assert.equal(back.code, EXIT.error, "now the first key is the other instance's");
         assert.match(back.stderr, new RegExp(`follows Clerk instance ${OTHER_INSTANCE}`));

@@ -18,67 +18,21 @@ import {
   type ClerkApiStandIn,
   type ClerkMembershipObject,
   type ClerkOrganizationObject,
-  type ClerkUserObject,
   fakeClerkMembership,
   fakeClerkOrganization,
-  fakeClerkUser,
   startClerkApiStandIn,
 } from "./support/clerk_api_stand_in.ts";
 import { startCluster } from "./support/pg_cluster.ts";
 import {
-  type Harness,
+  fakeInstance,
+  idPrefixes,
+  rowCounts,
   runCommand,
   sourcesFor,
   withBackfillHarness,
 } from "./support/backfill_harness.ts";
 
-const RUN = crypto.randomUUID().slice(0, 8);
-let serial = 0;
-
-/** A prefix that keeps this test's objects apart from every other test's. */
-function prefix(): string {
-  serial += 1;
-  return `bo${RUN}_${serial}_`;
-}
-
-/** A Clerk instance's objects: users, organizations, and two members in each organization. */
-interface Instance {
-  users: ClerkUserObject[];
-  orgs: ClerkOrganizationObject[];
-  memberships: ClerkMembershipObject[];
-}
-
-/**
- * `users` users and `orgs` organizations; organization i has user i (as `org:admin`) and user
- * i + 1 (wrapping around) as members, memberships numbered in creation order.
- */
-function instance(p: string, counts: { users: number; orgs: number }): Instance {
-  const users = Array.from({ length: counts.users }, (_, i) => fakeClerkUser(i + 1, { prefix: p }));
-  const orgs = Array.from(
-    { length: counts.orgs },
-    (_, i) => fakeClerkOrganization(i + 1, { prefix: p }),
-  );
-  const memberships = orgs.flatMap((org, i) => [
-    fakeClerkMembership(2 * i + 1, org, users[i % users.length].id, {
-      prefix: p,
-      role: "org:admin",
-    }),
-    fakeClerkMembership(2 * i + 2, org, users[(i + 1) % users.length].id, { prefix: p }),
-  ]);
-  return { users, orgs, memberships };
-}
-
-/** The rig with the Clerk stand-in holding `data`. */
-function withHarness(
-  options: { databaseUrl?: string; data: Instance },
-  fn: (h: Harness) => Promise<void>,
-): Promise<void> {
-  const { users, orgs, memberships } = options.data;
-  return withBackfillHarness({
-    databaseUrl: options.databaseUrl,
-    clerk: { users, organizations: orgs, memberships },
-  }, fn);
-}
+const prefix = idPrefixes("bo");
 
 /** The lines of one kind's section of a reconcile report ("Users", "Organizations", ...). */
 function section(report: string, title: string): string {
@@ -87,16 +41,6 @@ function section(report: string, title: string): string {
   assert.ok(start >= 0, `no ${title} section in:\n${report}`);
   const end = lines.findIndex((line, i) => i > start && !line.startsWith("  "));
   return lines.slice(start, end < 0 ? undefined : end).join("\n") + "\n";
-}
-
-async function rowCounts(sql: postgres.Sql, p: string) {
-  const [row] = await sql`
-    select
-      (select count(*)::int from public.profiles where user_id like ${`user_${p}%`}) as users,
-      (select count(*)::int from public.organizations where org_id like ${`org_${p}%`}) as orgs,
-      (select count(*)::int from public.organization_memberships
-        where membership_id like ${`orgmem_${p}%`}) as memberships`;
-  return { ...row };
 }
 
 /** Applies an organization event the way the function does, through sync_clerk_organization. */
@@ -141,8 +85,8 @@ const NONE = { applied: 0, restored: 0, stale: 0, unchanged: 0, failed: 0 };
 
 Deno.test("runBackfill() copies organizations and memberships after users, through faults, and --resume continues in the organizations phase", async () => {
   const p = prefix();
-  const data = instance(p, { users: 600, orgs: 520 });
-  await withHarness({ data }, async (h) => {
+  const data = fakeInstance(p, { users: 600, orgs: 520 });
+  await withBackfillHarness({ clerk: data }, async (h) => {
     // Requests to each listing: the count (limit=1), then the pages at 0, 475, 950.
     h.clerk.injectFault({ path: "/v1/organizations", status: 429, retryAfterSeconds: 0, after: 2 });
     h.clerk.injectFault({ path: "/v1/organization_memberships", status: 503, after: 2 });
@@ -216,7 +160,7 @@ Deno.test("runBackfill() copies organizations and memberships after users, throu
     assert.equal(await loadState(h.statePath), null, "the state file is removed at the end");
 
     // Rows as the webhook's mapping writes them.
-    const org = data.orgs[333];
+    const org = data.organizations[333];
     const [orgRow] = await h.sql`
       select org_id, name, slug, image_url, public_metadata, created_by, clerk_created_at,
         clerk_updated_at
@@ -247,11 +191,11 @@ Deno.test("runBackfill() copies organizations and memberships after users, throu
 
 Deno.test("runBackfill() keeps the webhook's newer organizations and memberships and their deletions", async () => {
   const p = prefix();
-  const data = instance(p, { users: 4, orgs: 3 });
-  const [kept, raced, deleted] = data.orgs;
+  const data = fakeInstance(p, { users: 4, orgs: 3 });
+  const [kept, raced, deleted] = data.organizations;
   // kept's memberships: [0] gets a newer role by webhook, [1] is removed by webhook.
   const [promoted, removed] = data.memberships;
-  await withHarness({ data }, async (h) => {
+  await withBackfillHarness({ clerk: data }, async (h) => {
     // Deleted in Clerk before the run, but Clerk's listing still shows it (eventual consistency).
     assert.equal(
       await organizationWebhook(h.sql, "organization.deleted", deleted, Date.now()),
@@ -329,8 +273,8 @@ Deno.test("runBackfill() keeps the webhook's newer organizations and memberships
 Deno.test("reconcile reports drift of organizations and memberships (exit 1) and --apply repairs it, a membership whose organization had no row included", async () => {
   const cluster = await startCluster();
   try {
-    const data = instance("", { users: 10, orgs: 30 });
-    await withHarness({ databaseUrl: cluster.url, data }, async (h) => {
+    const data = fakeInstance("", { users: 10, orgs: 30 });
+    await withBackfillHarness({ databaseUrl: cluster.url, clerk: data }, async (h) => {
       // An organization created with its first member once Clerk's organizations were read: the
       // membership listing shows it, but the organization has no row.
       const late = fakeClerkOrganization(31, { createdAt: Date.now(), updatedAt: Date.now() });
@@ -356,7 +300,11 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       // Drift: a lost organization row (its two membership rows with it), an outdated one, an
       // organization deleted in Clerk while the endpoint was down (its two memberships with it),
       // a stray row; a lost membership, a role changed in Clerk, a member removed in Clerk.
-      const [lostOrg, oldOrg, goneOrg] = [data.orgs[3], data.orgs[4], data.orgs[5]];
+      const [lostOrg, oldOrg, goneOrg] = [
+        data.organizations[3],
+        data.organizations[4],
+        data.organizations[5],
+      ];
       const [lostMember, changed, removedMember] = [
         data.memberships[20],
         data.memberships[21],
@@ -444,7 +392,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       const [row] = await h.sql`
         select m.role, o.name from public.organization_memberships m
         join public.organizations o using (org_id) where m.membership_id = ${changed.id}`;
-      assert.deepEqual({ ...row }, { role: "org:admin", name: data.orgs[10].name });
+      assert.deepEqual({ ...row }, { role: "org:admin", name: data.organizations[10].name });
       const tombstones = await h.sql`
         select org_id, kind from clerk_sync.deleted_organizations order by org_id`;
       assert.deepEqual(tombstones.map((t) => [t.org_id, t.kind]), [
@@ -482,8 +430,8 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
   const cluster = await startCluster();
   const empty = startClerkApiStandIn({ secretKey: "sk_test_empty_instance" });
   try {
-    const data = instance("", { users: 20, orgs: 10 });
-    await withHarness({ databaseUrl: cluster.url, data }, async (h) => {
+    const data = fakeInstance("", { users: 20, orgs: 10 });
+    await withBackfillHarness({ databaseUrl: cluster.url, clerk: data }, async (h) => {
       assert.equal((await runCommand(h, [])).code, EXIT.ok, "the backfill");
       const mirror = () =>
         h.sql`
@@ -531,7 +479,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       // Two organizations (and their memberships) missing from the listing: 20% of the rows,
       // over the default --max-orphan-percent of 10 in both kinds.
       for (const m of data.memberships) h.clerk.putMembership(m);
-      const hidden = data.orgs.slice(0, 2);
+      const hidden = data.organizations.slice(0, 2);
       for (const org of hidden) h.clerk.removeOrganization(org.id);
       const limited = await runCommand(h, ["--apply"]);
       assert.equal(limited.code, EXIT.error, limited.stdout);
@@ -564,7 +512,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       for (const m of data.memberships.slice(0, 4)) h.clerk.putMembership(m);
       // (an organization whose deletion Clerk announced stays deleted, listed or not)
       assert.equal(
-        await organizationWebhook(h.sql, "organization.deleted", data.orgs[9], Date.now()),
+        await organizationWebhook(h.sql, "organization.deleted", data.organizations[9], Date.now()),
         "deleted",
       );
       const dry = await runCommand(h, ["--dry-run"]);
@@ -589,7 +537,10 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       const left = await h.sql`
         select org_id, kind from clerk_sync.deleted_organizations
         union all select org_id, kind from clerk_sync.deleted_memberships`;
-      assert.deepEqual(left.map((t) => [t.org_id, t.kind]), [[data.orgs[9].id, "announced"]]);
+      assert.deepEqual(left.map((t) => [t.org_id, t.kind]), [[
+        data.organizations[9].id,
+        "announced",
+      ]]);
     });
   } finally {
     await empty.close();
@@ -599,12 +550,8 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
 
 Deno.test("the Clerk API stand-in lists organizations and memberships as @clerk/backend reads them", async () => {
   const p = prefix();
-  const data = instance(p, { users: 3, orgs: 3 });
-  const clerk = startClerkApiStandIn({
-    users: data.users,
-    organizations: data.orgs,
-    memberships: data.memberships,
-  });
+  const data = fakeInstance(p, { users: 3, orgs: 3 });
+  const clerk = startClerkApiStandIn(data);
   try {
     const client = createClerkClient({ secretKey: clerk.secretKey, apiUrl: clerk.url });
     const page = await client.organizations.getOrganizationList({
@@ -612,16 +559,26 @@ Deno.test("the Clerk API stand-in lists organizations and memberships as @clerk/
       orderBy: "+created_at",
     });
     assert.equal(page.totalCount, 3);
-    assert.deepEqual(page.data.map((o) => o.id), [data.orgs[0].id, data.orgs[1].id]);
+    assert.deepEqual(page.data.map((o) => o.id), [
+      data.organizations[0].id,
+      data.organizations[1].id,
+    ]);
     const newest = await client.organizations.getOrganizationList({ limit: 1 });
-    assert.deepEqual(newest.data.map((o) => o.id), [data.orgs[2].id], "default -created_at");
+    assert.deepEqual(
+      newest.data.map((o) => o.id),
+      [data.organizations[2].id],
+      "default -created_at",
+    );
     const picked = await client.organizations.getOrganizationList({
-      organizationId: [data.orgs[2].id, "org_unknown"],
+      organizationId: [data.organizations[2].id, "org_unknown"],
     });
-    assert.deepEqual([picked.data.map((o) => o.id), picked.totalCount], [[data.orgs[2].id], 1]);
+    assert.deepEqual([picked.data.map((o) => o.id), picked.totalCount], [
+      [data.organizations[2].id],
+      1,
+    ]);
 
     // A membership carries its organization's current object.
-    clerk.putOrganization({ ...data.orgs[0], name: "Renamed", updated_at: Date.now() });
+    clerk.putOrganization({ ...data.organizations[0], name: "Renamed", updated_at: Date.now() });
     const members = await client.organizations.getInstanceOrganizationMembershipList({
       limit: 500,
       offset: 1,
@@ -633,7 +590,7 @@ Deno.test("the Clerk API stand-in lists organizations and memberships as @clerk/
     assert.equal(members.data[0].publicUserData?.userId, data.users[1].id);
 
     // Deleting an organization or a user deletes their memberships.
-    clerk.removeOrganization(data.orgs[1].id);
+    clerk.removeOrganization(data.organizations[1].id);
     clerk.remove(data.users[0].id);
     assert.deepEqual(clerk.counts, { organizations: 2, memberships: 2 });
 

@@ -9,33 +9,24 @@ import { EXIT } from "../backfill/cli.ts";
 import { readPages } from "../backfill/read_ahead.ts";
 import { runBackfill } from "../backfill/run_backfill.ts";
 import { loadState } from "../backfill/state.ts";
-import { type ClerkUserObject, fakeClerkUser } from "./support/clerk_api_stand_in.ts";
 import {
+  fakeUsers,
   FAST_RETRY,
+  idPrefixes,
   runCommand,
   sourcesFor,
   withBackfillHarness,
   withOwnCluster,
 } from "./support/backfill_harness.ts";
 
-const RUN = crypto.randomUUID().slice(0, 8);
-let serial = 0;
-
-function prefix(): string {
-  serial += 1;
-  return `bp${RUN}_${serial}_`;
-}
-
-function users(count: number, p: string): ClerkUserObject[] {
-  return Array.from({ length: count }, (_, i) => fakeClerkUser(i + 1, { prefix: p }));
-}
+const prefix = idPrefixes("bp");
 
 // Offsets of 1,000 and more time out: 2,345 users are deep enough.
 const SHALLOW = { offsetTimeoutAt: 1000 };
 
 Deno.test("backfill and reconcile read 2,345 users past the depth where offset pages time out", async () => {
   await withOwnCluster(async (databaseUrl) => {
-    const all = users(2345, "");
+    const all = fakeUsers(2345, "");
     await withBackfillHarness(
       { databaseUrl, clerk: { users: all, paging: SHALLOW } },
       async (h) => {
@@ -72,7 +63,7 @@ Deno.test("backfill and reconcile read 2,345 users past the depth where offset p
 
 Deno.test("a version 3 resume file in the users phase continues after its last user, by cursor", async () => {
   const p = prefix();
-  const all = users(2345, p);
+  const all = fakeUsers(2345, p);
   await withBackfillHarness({ clerk: { users: all, paging: SHALLOW } }, async (h) => {
     // What the version before wrote after its second page (offset 475 + 500) of users 1..975.
     const now = new Date().toISOString();

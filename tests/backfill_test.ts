@@ -33,26 +33,17 @@ import {
 } from "./support/postgrest_stand_in.ts";
 import { databaseUrl, roleUrl } from "./support/test_database.ts";
 import {
+  fakeUsers,
   FAST_RETRY,
   type Harness,
+  idPrefixes,
   JWT_SECRET,
   SECRET_KEY,
   sourcesFor,
   withBackfillHarness,
 } from "./support/backfill_harness.ts";
 
-const RUN = crypto.randomUUID().slice(0, 8);
-let serial = 0;
-
-/** A prefix that keeps this test's users apart from every other test's. */
-function prefix(): string {
-  serial += 1;
-  return `bf${RUN}_${serial}_`;
-}
-
-function users(count: number, idPrefix: string): ClerkUserObject[] {
-  return Array.from({ length: count }, (_, i) => fakeClerkUser(i + 1, { prefix: idPrefix }));
-}
+const prefix = idPrefixes("bf");
 
 // Users only: the rig with the Clerk stand-in holding `users`.
 function withHarness(
@@ -112,7 +103,7 @@ function cursors(clerk: ClerkApiStandIn, from = 0): (string | null)[] {
 
 Deno.test("runBackfill() copies 2,345 users in pages of 500 by starting_after with the webhook's mapping", async () => {
   const p = prefix();
-  const all = users(2345, p);
+  const all = fakeUsers(2345, p);
   await withHarness({ users: all }, async (h) => {
     const out = recorder();
     const result = await runBackfill(sourceFor(h.clerk), h.store, {
@@ -181,7 +172,7 @@ Deno.test("runBackfill() copies 2,345 users in pages of 500 by starting_after wi
 
 Deno.test("runBackfill() waits out a 429 with Retry-After and backs off after a 500", async () => {
   const p = prefix();
-  await withHarness({ users: users(2345, p) }, async (h) => {
+  await withHarness({ users: fakeUsers(2345, p) }, async (h) => {
     h.clerk.injectFault({ status: 429, retryAfterSeconds: 1, after: 2 });
     h.clerk.injectFault({ status: 500, after: 1 });
     const notes: { delayMs: number; reason: string }[] = [];
@@ -221,7 +212,7 @@ Deno.test("runBackfill() waits out a 429 with Retry-After and backs off after a 
 
 Deno.test("runBackfill() reads the next page while it writes the current one", async () => {
   const p = prefix();
-  await withHarness({ users: users(1500, p) }, async (h) => {
+  await withHarness({ users: fakeUsers(1500, p) }, async (h) => {
     const events: string[] = [];
     h.clerk.onList = (_, page) => void events.push(`read ${page[0]?.id.slice(-7) ?? "none"}`);
     const store: BackfillStore = {
@@ -258,7 +249,7 @@ Deno.test("runBackfill() reads the next page while it writes the current one", a
 
 Deno.test("runBackfill() stops on interrupt and --resume continues where it stopped", async () => {
   const p = prefix();
-  const all = users(2345, p);
+  const all = fakeUsers(2345, p);
   await withHarness({ users: all }, async (h) => {
     const controller = new AbortController();
     // Ctrl-C while page 2 is being written (page 3 is being read ahead).
@@ -316,7 +307,7 @@ Deno.test("runBackfill() stops on interrupt and --resume continues where it stop
 
 Deno.test("runBackfill() skips nobody when the user its cursor names is deleted between two pages", async () => {
   const p = prefix();
-  const all = users(1500, p);
+  const all = fakeUsers(1500, p);
   await withHarness({ users: all }, async (h) => {
     // Once page 2 was read, its last user (the next page's starting_after) and 60 users of page 1
     // are deleted in Clerk: the stand-in answers that cursor 422, and the page is read by
@@ -381,7 +372,7 @@ Deno.test("runBackfill() reads users created in the same millisecond across page
 
 Deno.test("runBackfill() keeps its place after a crash, and refuses another run's state", async () => {
   const p = prefix();
-  await withHarness({ users: users(1200, p) }, async (h) => {
+  await withHarness({ users: fakeUsers(1200, p) }, async (h) => {
     // Clerk fails for good on the third page: the run stops with the error.
     for (let i = 0; i < 3; i++) h.clerk.injectFault({ status: 503, after: i === 0 ? 2 : 0 });
     await assert.rejects(
@@ -418,7 +409,7 @@ Deno.test("runBackfill() keeps its place after a crash, and refuses another run'
 
 Deno.test("runBackfill() leaves newer webhook data and deleted users alone", async () => {
   const p = prefix();
-  const all = users(1200, p);
+  const all = fakeUsers(1200, p);
   const raced = all[700];
   const deletedDuring = all[800];
   const deletedBefore = all[100];
@@ -484,7 +475,7 @@ Deno.test("runBackfill() leaves newer webhook data and deleted users alone", asy
 
 Deno.test("runBackfill() counts a user it cannot map as failed and writes the rest", async () => {
   const p = prefix();
-  const all = users(10, p);
+  const all = fakeUsers(10, p);
   all[3] = fakeClerkUser(4, { prefix: p, fields: { updated_at: "yesterday" } });
   await withHarness({ users: all }, async (h) => {
     const result = await runBackfill(sourceFor(h.clerk), h.store, {
@@ -632,7 +623,7 @@ async function cli(h: Harness, argv: string[], env: Record<string, string> = {})
 
 Deno.test("reconcile reports planted drift (exit 1), --apply repairs it (exit 0)", async () => {
   await withCluster(async (cluster) => {
-    const all = users(1100, "");
+    const all = fakeUsers(1100, "");
     await withHarness({ databaseUrl: cluster.url, users: all }, async (h) => {
       assert.equal((await cli(h, [])).code, EXIT.ok, "the backfill");
       const inSync = await cli(h, ["--dry-run"]);
@@ -704,7 +695,7 @@ Deno.test("reconcile reports planted drift (exit 1), --apply repairs it (exit 0)
 
 Deno.test("reconcile --apply refuses to tombstone more orphans than --max-orphans (exit 2)", async () => {
   await withCluster(async (cluster) => {
-    await withHarness({ databaseUrl: cluster.url, users: users(30, "") }, async (h) => {
+    await withHarness({ databaseUrl: cluster.url, users: fakeUsers(30, "") }, async (h) => {
       assert.equal((await cli(h, [])).code, EXIT.ok);
       for (let i = 1; i <= 20; i++) h.clerk.remove(fakeClerkUser(i).id);
       const refused = await cli(h, [
@@ -738,14 +729,14 @@ Deno.test("reconcile --apply refuses a listing of none and 100% orphans; the rig
     const empty = startClerkApiStandIn({ secretKey: "sk_test_empty_instance" });
     const other = startClerkApiStandIn({
       secretKey: "sk_test_other_instance",
-      users: users(3, "other_"),
+      users: fakeUsers(3, "other_"),
     });
     const keyOf = (clerk: ClerkApiStandIn) => ({
       CLERK_SECRET_KEY: clerk.secretKey,
       CLERK_API_URL: clerk.url,
     });
     try {
-      await withHarness({ databaseUrl: cluster.url, users: users(73, "") }, async (h) => {
+      await withHarness({ databaseUrl: cluster.url, users: fakeUsers(73, "") }, async (h) => {
         assert.equal((await cli(h, [])).code, EXIT.ok, "the backfill with the right key");
         const before = await mirror(h.sql);
 
@@ -815,7 +806,7 @@ Deno.test("reconcile --apply refuses a listing of none and 100% orphans; the rig
 
 Deno.test("reconcile --apply refuses orphans over 10% of the profiles unless --max-orphan-percent allows them", async () => {
   await withCluster(async (cluster) => {
-    const all = users(30, "");
+    const all = fakeUsers(30, "");
     await withHarness({ databaseUrl: cluster.url, users: all }, async (h) => {
       assert.equal((await cli(h, [])).code, EXIT.ok);
       // 4 of 30 profiles (13%) lost their Clerk user, far below --max-orphans=100; one row is
@@ -889,7 +880,7 @@ Deno.test("the tombstone-kinds migration calls a tombstone announced when the lo
 });
 
 Deno.test("the backfill command exits 2 on a refused Clerk key and on missing settings", async () => {
-  await withHarness({ users: users(3, prefix()) }, async (h) => {
+  await withHarness({ users: fakeUsers(3, prefix()) }, async (h) => {
     const refused = await cli(h, [], { CLERK_SECRET_KEY: "sk_test_wrong" });
     assert.equal(refused.code, EXIT.error);
     assert.match(
@@ -910,7 +901,7 @@ Deno.test("the backfill command exits 2 on a refused Clerk key and on missing se
 
 Deno.test("backfill/main.ts stops on SIGINT (exit 130) and --resume finishes the job", async () => {
   const p = prefix();
-  const all = users(2345, p);
+  const all = fakeUsers(2345, p);
   await withHarness({ users: all }, async (h) => {
     const env = {
       CLERK_SECRET_KEY: h.clerk.secretKey,
@@ -1001,7 +992,7 @@ function savedState(
 
 Deno.test("runBackfill() --resume refuses a cursor in the future or an offset past Clerk's count", async () => {
   const p = prefix();
-  await withHarness({ users: users(10, p) }, async (h) => {
+  await withHarness({ users: fakeUsers(10, p) }, async (h) => {
     const resume = () =>
       runBackfill(sourceFor(h.clerk), h.store, {
         statePath: h.statePath,
@@ -1110,7 +1101,7 @@ Deno.test("the command escapes control characters in user ids, reasons and Clerk
   const p = prefix();
   const forged = `user_${p}Eve\nSuccessfully synced profile for user user_forged`;
   const all = [
-    ...users(2, p),
+    ...fakeUsers(2, p),
     fakeClerkUser(3, { prefix: p, fields: { id: forged, updated_at: 0 } }),
   ];
   await withHarness({ users: all }, async (h) => {

@@ -4,33 +4,19 @@
 import assert from "node:assert/strict";
 import { exportLines, shellQuote } from "../scripts/dev_env.ts";
 import { writeDevState } from "../scripts/dev_state.ts";
+import { cleanEnv, runCommand } from "./support/command.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const decoder = new TextDecoder();
 
-async function bash(script: string, env: Record<string, string> = {}) {
-  const output = await new Deno.Command("bash", {
-    args: ["--noprofile", "--norc", "-c", script],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function bash(script: string) {
+  return runCommand("bash", ["--noprofile", "--norc", "-c", script]);
 }
 
-async function devEnv(statePath: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--frozen", "scripts/dev_env.ts"],
+function devEnv(statePath: string) {
+  return runCommand(Deno.execPath(), ["run", "--allow-all", "--frozen", "scripts/dev_env.ts"], {
     cwd: ROOT,
-    env: { CLERK_SYNC_DEV_STATE: statePath, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code: output.code, stdout: decoder.decode(output.stdout) };
+    env: cleanEnv({ CLERK_SYNC_DEV_STATE: statePath }),
+  });
 }
 
 Deno.test("shellQuote() survives bash for quotes, dollars, spaces and newlines", async () => {

@@ -31,7 +31,8 @@ import {
   SHELL_LANGS,
   unmatchedLines,
 } from "./support/markdown.ts";
-import { cleanEnv, type DevProcess, startDev } from "./e2e/dev_process.ts";
+import { cleanEnv } from "./support/command.ts";
+import { type DevProcess, startDev } from "./e2e/dev_process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const MARKS = ["dev", "dev-server", "fresh-clone", "project", "local"];

@@ -10,8 +10,8 @@ import {
   type PgCluster,
   startCluster,
 } from "./support/pg_cluster.ts";
+import { runCommand } from "./support/command.ts";
 
-const decoder = new TextDecoder();
 const asRoot = Deno.uid() === 0;
 
 /** Runs psql (never prompting, no ~/.pgpass, no PGPASSWORD), as `user` when given. */
@@ -20,18 +20,10 @@ async function psql(args: string[], user?: string): Promise<{ code: number; outp
   const [command, rest] = user
     ? ["runuser", ["-u", user, "--", ...argv]]
     : [argv[0], argv.slice(1)];
-  const output = await new Deno.Command(command, {
-    args: rest,
-    clearEnv: true,
+  const { code, stdout, stderr } = await runCommand(command, rest, {
     env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", PGPASSFILE: "/dev/null" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
-  };
+  });
+  return { code, output: stdout + stderr };
 }
 
 async function withCluster(fn: (cluster: PgCluster) => Promise<void>): Promise<void> {

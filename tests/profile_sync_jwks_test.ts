@@ -19,10 +19,10 @@ import {
   type KeySetOptions,
 } from "../supabase/functions/clerk-profile-sync/jwks.ts";
 import { createHandler } from "../supabase/functions/clerk-profile-sync/handler.ts";
-import { createSessionVerifier } from "../supabase/functions/clerk-profile-sync/session.ts";
 import { fetchJwks } from "../supabase/functions/clerk-profile-sync/clerk_api.ts";
 import { startClerkApiStandIn } from "./support/clerk_api_stand_in.ts";
 import { generateSigningKey, mintSessionToken } from "./support/clerk_session.ts";
+import { jwksRequests, secretKeyVerifier } from "./support/session_verifier.ts";
 
 const KEY = await generateSigningKey();
 const NEXT_KEY = await generateSigningKey();
@@ -210,19 +210,6 @@ Deno.test("createKeySet(): keys older than 5 minutes are refreshed in the backgr
 
 // Through the verifier, over HTTP: the counts the review measured.
 
-function secretKeyVerifier(clerk: ReturnType<typeof startClerkApiStandIn>) {
-  return createSessionVerifier({
-    jwtKeyPem: null,
-    secretKey: clerk.secretKey,
-    apiUrl: clerk.url,
-    authorizedParties: [],
-  });
-}
-
-function jwksRequests(clerk: ReturnType<typeof startClerkApiStandIn>): number {
-  return clerk.requests.filter((r) => r.path === "/v1/jwks").length;
-}
-
 Deno.test("verify() with CLERK_SECRET_KEY: 10 tokens with one unknown key id cost one JWKS request, and the genuine user still verifies", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
@@ -265,18 +252,15 @@ Deno.test("verify() with CLERK_SECRET_KEY: a JWKS that does not answer is given 
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   clerk.delayMs = 1_000;
   try {
-    const verifier = createSessionVerifier({
-      jwtKeyPem: null,
-      secretKey: clerk.secretKey,
-      apiUrl: clerk.url,
-      authorizedParties: [],
+    const verifier = secretKeyVerifier(
+      clerk,
       // The function's own fetch with a shorter deadline than JWKS_TIMEOUT_MS (3 s), to keep
       // the test short.
-      keySet: createKeySet({
+      createKeySet({
         fetchKeys: (signal) => fetchJwks(clerk.url, clerk.secretKey, signal),
         timeoutMs: 200,
       }),
-    });
+    );
     const started = performance.now();
     const error = await rejection(verifier.verify(await mintSessionToken(KEY, USER)));
     const elapsed = performance.now() - started;

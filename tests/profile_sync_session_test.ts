@@ -20,6 +20,7 @@ import {
 } from "./support/clerk_session.ts";
 import { signJws } from "./support/jwt.ts";
 import { freePort } from "./support/pg_cluster.ts";
+import { jwksRequests, secretKeyVerifier } from "./support/session_verifier.ts";
 
 const KEY = await generateSigningKey();
 const OTHER_KEY = await generateSigningKey();
@@ -96,19 +97,14 @@ Deno.test("verify() refuses what is not a JWT (token-invalid)", async () => {
 Deno.test("verify() with CLERK_SECRET_KEY fetches the JWKS once and then verifies from its cache", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
-    const verifier = createSessionVerifier({
-      jwtKeyPem: null,
-      secretKey: clerk.secretKey,
-      apiUrl: clerk.url,
-      authorizedParties: [],
-    });
+    const verifier = secretKeyVerifier(clerk);
     assert.deepEqual(await verifier.verify(await mintSessionToken(KEY, USER)), { userId: USER });
     assert.deepEqual(await verifier.verify(await mintSessionToken(KEY, "user_2")), {
       userId: "user_2",
     });
     const expired = await mintSessionToken(KEY, USER, { issuedAt: now() - 300 });
     assert.equal((await refusal(verifier.verify(expired))).reason, "token-expired");
-    assert.equal(clerk.requests.filter((r) => r.path === "/v1/jwks").length, 1);
+    assert.equal(jwksRequests(clerk), 1);
   } finally {
     await clerk.close();
   }
@@ -117,12 +113,7 @@ Deno.test("verify() with CLERK_SECRET_KEY fetches the JWKS once and then verifie
 Deno.test("verify() with CLERK_SECRET_KEY refuses a key id the JWKS lacks (jwk-kid-mismatch), and HS256 without a fetch", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
-    const verifier = createSessionVerifier({
-      jwtKeyPem: null,
-      secretKey: clerk.secretKey,
-      apiUrl: clerk.url,
-      authorizedParties: [],
-    });
+    const verifier = secretKeyVerifier(clerk);
     const foreign = await mintSessionToken(OTHER_KEY, USER);
     assert.equal((await refusal(verifier.verify(foreign))).reason, "jwk-kid-mismatch");
     const fetches = clerk.requests.length;
@@ -139,12 +130,7 @@ Deno.test("verify() with CLERK_SECRET_KEY refuses a key id the JWKS lacks (jwk-k
 Deno.test("verify() with CLERK_SECRET_KEY: 50 concurrent cold verifications fetch the JWKS once, whatever the first token's fate", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
-    const verifier = createSessionVerifier({
-      jwtKeyPem: null,
-      secretKey: clerk.secretKey,
-      apiUrl: clerk.url,
-      authorizedParties: [],
-    });
+    const verifier = secretKeyVerifier(clerk);
     const expired = await mintSessionToken(KEY, USER, { issuedAt: now() - 300 });
     const tokens = [
       expired,
@@ -155,7 +141,7 @@ Deno.test("verify() with CLERK_SECRET_KEY: 50 concurrent cold verifications fetc
     const results = await Promise.allSettled(tokens.map((t) => verifier.verify(t)));
     assert.equal(results[0].status, "rejected");
     assert.equal(results.filter((r) => r.status === "fulfilled").length, 49);
-    assert.equal(clerk.requests.filter((r) => r.path === "/v1/jwks").length, 1);
+    assert.equal(jwksRequests(clerk), 1);
   } finally {
     await clerk.close();
   }
@@ -233,12 +219,7 @@ Deno.test("verify() with CLERK_JWT_KEY accepts RS384 and RS512 tokens of the ins
 Deno.test("verify() with CLERK_SECRET_KEY accepts RS384 and RS512 tokens of a key the JWKS lists (as RS256)", async () => {
   const clerk = startClerkApiStandIn({ signingKeys: [KEY] });
   try {
-    const verifier = createSessionVerifier({
-      jwtKeyPem: null,
-      secretKey: clerk.secretKey,
-      apiUrl: clerk.url,
-      authorizedParties: [],
-    });
+    const verifier = secretKeyVerifier(clerk);
     assert.equal(KEY.jwk.alg, "RS256", "Clerk lists its keys with alg RS256");
     for (const alg of ["RS384", "RS512"] as const) {
       assert.deepEqual(await verifier.verify(await tokenSignedWith(KEY, alg)), { userId: USER });

@@ -5,37 +5,17 @@ import assert from "node:assert/strict";
 import { verifyToken } from "@clerk/backend";
 import { generateSigningKey } from "./support/clerk_session.ts";
 import { exportSessionKey, SESSION_KEY, writeDevState } from "../scripts/dev_state.ts";
+import { cleanEnv, type CommandResult, runCommand } from "./support/command.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const USER_ID = "user_29w83sxmDNGwOuEthce5gg56FcC";
-const decoder = new TextDecoder();
 
-// What Deno needs to find its cache; nothing else of ours (no CLERK_* of the developer).
-function inherited(): Record<string, string> {
-  return Object.fromEntries(["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"].flatMap((name) => {
-    const value = Deno.env.get(name);
-    return value === undefined ? [] : [[name, value]];
-  }));
-}
-
-/** Runs scripts/token.ts with `state` as dev's state file. */
-async function token(
-  state: string,
-  args: string[] = [USER_ID],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--frozen", "scripts/token.ts", ...args],
+/** Runs scripts/token.ts with `state` as dev's state file (nothing of the developer's CLERK_*). */
+function token(state: string, args: string[] = [USER_ID]): Promise<CommandResult> {
+  return runCommand(Deno.execPath(), ["run", "-A", "--frozen", "scripts/token.ts", ...args], {
     cwd: ROOT,
-    clearEnv: true,
-    env: { ...inherited(), CLERK_SYNC_DEV_STATE: state, NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+    env: cleanEnv({ CLERK_SYNC_DEV_STATE: state }),
+  });
 }
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {

@@ -4,6 +4,7 @@
  * changed in between is overwritten; a changed file replaces the old one by rename.
  */
 import { posix } from "node:path";
+import { readTextFileIfExists } from "../../backfill/optional_file.ts";
 import type { Operation } from "./plan.ts";
 
 /** A write failed or found a file changed since planning; `done` lists what was written. */
@@ -20,7 +21,7 @@ export async function applyPlan(root: string, operations: readonly Operation[]):
   for (const op of operations) {
     const file = `${root}/${op.path}`;
     try {
-      const current = await readText(file);
+      const current = await readTextFileIfExists(file);
       if (current !== op.before) {
         throw new ApplyError(`${op.path} changed while add-to ran`, done);
       }
@@ -46,14 +47,5 @@ export async function applyPlan(root: string, operations: readonly Operation[]):
       const why = error instanceof Error ? error.message : String(error);
       throw new ApplyError(`could not ${op.kind} ${op.path}: ${why}`, done);
     }
-  }
-}
-
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
   }
 }

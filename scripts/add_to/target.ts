@@ -1,4 +1,5 @@
 /** Reads what add-to needs of the user's project (scripts/add_to/plan.ts's `Target`). */
+import { readTextFileIfExists } from "../../backfill/optional_file.ts";
 import { FUNCTION_DIRS } from "./bundle.ts";
 import { MANIFEST_PATH } from "./manifest.ts";
 import { CONFIG_PATH, type MigrationFile, MIGRATIONS_DIR, type Target } from "./plan.ts";
@@ -32,7 +33,7 @@ export async function readTarget(root: string): Promise<Target> {
 async function read(root: string): Promise<Target> {
   const info = await stat(root);
   if (!info?.isDirectory) throw new TargetError(`${root} is not a directory`);
-  const configToml = await readText(`${root}/${CONFIG_PATH}`);
+  const configToml = await readTextFileIfExists(`${root}/${CONFIG_PATH}`);
   if (configToml === null) {
     throw new TargetError(
       `${root} has no ${CONFIG_PATH}: give the folder that holds your supabase/ ` +
@@ -58,7 +59,7 @@ async function read(root: string): Promise<Target> {
   return {
     configToml,
     migrations,
-    manifestText: await readText(`${root}/${MANIFEST_PATH}`),
+    manifestText: await readTextFileIfExists(`${root}/${MANIFEST_PATH}`),
     files,
   };
 }
@@ -88,15 +89,6 @@ async function stat(path: string, { follow = true } = {}): Promise<Deno.FileInfo
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return null;
     }
-    throw error;
-  }
-}
-
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
 }

@@ -4,10 +4,10 @@
 // them. The Clerk API stand-in of dev holds three users and two organizations with four
 // memberships, or (`npm run dev -- --no-organizations`) an instance with organizations off.
 import assert from "node:assert/strict";
-import { cleanEnv, startDev } from "./dev_process.ts";
+import { type CommandResult, runCommand } from "../support/command.ts";
+import { startDev } from "./dev_process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const decoder = new TextDecoder();
 
 /** The docs' line that exports dev's values, reading `statePath` (dev's state file). */
 function exportLine(statePath: string): string {
@@ -16,33 +16,14 @@ function exportLine(statePath: string): string {
 }
 
 /** Runs `command` in a shell of a fresh terminal (nothing exported) after the export line. */
-async function terminal(statePath: string, command: string) {
-  const output = await new Deno.Command("sh", {
-    args: ["-c", `${exportLine(statePath)} && ${command}`],
-    cwd: ROOT,
-    clearEnv: true,
-    env: cleanEnv({}),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+function terminal(statePath: string, command: string): Promise<CommandResult> {
+  return runCommand("sh", ["-c", `${exportLine(statePath)} && ${command}`], { cwd: ROOT });
 }
 
 async function psql(databaseUrl: string, query: string): Promise<string> {
-  const output = await new Deno.Command("psql", {
-    args: ["-X", "-w", "-At", databaseUrl, "-c", query],
-    clearEnv: true,
-    env: cleanEnv({}),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(output.code, 0, decoder.decode(output.stderr));
-  return decoder.decode(output.stdout).trim();
+  const output = await runCommand("psql", ["-X", "-w", "-At", databaseUrl, "-c", query]);
+  assert.equal(output.code, 0, output.stderr);
+  return output.stdout.trim();
 }
 
 const COUNTS = "select (select count(*) from profiles) || ' ' || " +

@@ -2,7 +2,8 @@
 // `npm run send -- user.created` (scripts/send.ts) in another, then SIGTERM to dev.
 import assert from "node:assert/strict";
 import { freePort } from "../support/pg_cluster.ts";
-import { cleanEnv, DEV_KEYS, runSend, startDev, waitFor } from "./dev_process.ts";
+import { runCommand } from "../support/command.ts";
+import { DEV_KEYS, runSend, startDev, waitFor } from "./dev_process.ts";
 import { runId } from "./support.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -60,23 +61,16 @@ Deno.test("npm run dev prints its lines, npm run send reaches it, SIGTERM remove
     assert.deepEqual(noise, []);
 
     // The DATABASE_URL line, as printed, works with psql (the README's next step).
-    const psql = await new Deno.Command("psql", {
-      args: [
-        "-X",
-        "-w",
-        "-At",
-        values.DATABASE_URL,
-        "-c",
-        `select first_name || ' ' || email from public.profiles where user_id = '${userId}'`,
-      ],
-      clearEnv: true,
-      env: cleanEnv({}),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const rows = new TextDecoder().decode(psql.stdout);
-    assert.equal(psql.code, 0, new TextDecoder().decode(psql.stderr));
-    assert.equal(rows, "Example example@example.org\n");
+    const psql = await runCommand("psql", [
+      "-X",
+      "-w",
+      "-At",
+      values.DATABASE_URL,
+      "-c",
+      `select first_name || ' ' || email from public.profiles where user_id = '${userId}'`,
+    ]);
+    assert.equal(psql.code, 0, psql.stderr);
+    assert.equal(psql.stdout, "Example example@example.org\n");
 
     const dbPort = Number(new URL(values.DATABASE_URL).port);
     const apiPort = Number(new URL(values.SUPABASE_URL).port);

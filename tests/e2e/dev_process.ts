@@ -6,9 +6,10 @@
  * processes serving it, are found and checked without looking at other runs'.
  */
 
+import { cleanEnv, type CommandResult, runCommand } from "../support/command.ts";
+
 const ROOT = new URL("../../", import.meta.url).pathname;
 const DENO = Deno.execPath();
-const decoder = new TextDecoder();
 
 /** The KEY=value lines `npm run dev` prints (with its Clerk API stand-in), in order. */
 export const DEV_KEYS = [
@@ -21,16 +22,6 @@ export const DEV_KEYS = [
   "CLERK_SECRET_KEY",
   "CLERK_WEBHOOK_SECRET",
 ];
-
-/** What a fresh terminal has: none of the variables the commands read unless the test sets them. */
-export function cleanEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR"]) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  return { ...env, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1", ...extra };
-}
 
 /** Waits until `check()` holds; throws naming `what` after `timeoutMs`. */
 export async function waitFor(what: string, check: () => boolean, timeoutMs: number) {
@@ -185,24 +176,11 @@ export async function startDev(options: StartDevOptions = {}): Promise<DevProces
 }
 
 /** Runs scripts/send.ts to completion (no tty, nothing exported but `env`). */
-export async function runSend(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(DENO, {
-    args: ["run", "-A", "--frozen", "scripts/send.ts", ...args],
+export function runSend(args: string[], env: Record<string, string> = {}): Promise<CommandResult> {
+  return runCommand(DENO, ["run", "-A", "--frozen", "scripts/send.ts", ...args], {
     cwd: ROOT,
-    clearEnv: true,
     env: cleanEnv(env),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  });
 }
 
 function collectLines(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {

@@ -12,6 +12,12 @@ import { type BackfillStore, createSupabaseBackfillStore } from "../../backfill/
 import {
   type ClerkApiStandIn,
   type ClerkApiStandInOptions,
+  type ClerkMembershipObject,
+  type ClerkOrganizationObject,
+  type ClerkUserObject,
+  fakeClerkMembership,
+  fakeClerkOrganization,
+  fakeClerkUser,
   startClerkApiStandIn,
 } from "./clerk_api_stand_in.ts";
 import { startCluster } from "./pg_cluster.ts";
@@ -24,6 +30,51 @@ export const JWT_SECRET = "backfill-test-jwt-secret-with-at-least-32-characters"
 export const SECRET_KEY = "sb_secret_backfill_test_key";
 /** Retry timing short enough for tests. */
 export const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 100 };
+
+/**
+ * A source of id prefixes `<tag><run>_<n>_` (n = 1, 2, ...; run random per source) that keep a
+ * test's Clerk objects apart from every other test's in the shared database.
+ */
+export function idPrefixes(tag: string): () => string {
+  const run = crypto.randomUUID().slice(0, 8);
+  let serial = 0;
+  return () => {
+    serial += 1;
+    return `${tag}${run}_${serial}_`;
+  };
+}
+
+/** `count` users, fakeClerkUser(1) to fakeClerkUser(count), with ids under `prefix`. */
+export function fakeUsers(count: number, prefix: string): ClerkUserObject[] {
+  return Array.from({ length: count }, (_, i) => fakeClerkUser(i + 1, { prefix }));
+}
+
+/** A Clerk instance's objects, named as {@linkcode ClerkApiStandInOptions} takes them. */
+export interface FakeInstance {
+  users: ClerkUserObject[];
+  organizations: ClerkOrganizationObject[];
+  memberships: ClerkMembershipObject[];
+}
+
+/**
+ * `users` users and `orgs` organizations; organization i has user i (as `org:admin`) and user
+ * i + 1 (wrapping around) as members, memberships numbered in creation order.
+ */
+export function fakeInstance(
+  prefix: string,
+  counts: { users: number; orgs: number },
+): FakeInstance {
+  const users = fakeUsers(counts.users, prefix);
+  const organizations = Array.from(
+    { length: counts.orgs },
+    (_, i) => fakeClerkOrganization(i + 1, { prefix }),
+  );
+  const memberships = organizations.flatMap((org, i) => [
+    fakeClerkMembership(2 * i + 1, org, users[i % users.length].id, { prefix, role: "org:admin" }),
+    fakeClerkMembership(2 * i + 2, org, users[(i + 1) % users.length].id, { prefix }),
+  ]);
+  return { users, organizations, memberships };
+}
 
 /** What a backfill test works with. */
 export interface Harness {
@@ -122,6 +173,18 @@ export async function runCommand(
     retry: FAST_RETRY,
   });
   return { code, stdout: stdout.join("\n"), stderr: stderr.join("") };
+}
+
+/** Rows whose ids start with `prefix` in profiles, organizations and organization_memberships. */
+export async function rowCounts(sql: postgres.Sql, prefix = "") {
+  const [row] = await sql`
+    select
+      (select count(*)::int from public.profiles where user_id like ${`user_${prefix}%`}) as users,
+      (select count(*)::int from public.organizations
+        where org_id like ${`org_${prefix}%`}) as orgs,
+      (select count(*)::int from public.organization_memberships
+        where membership_id like ${`orgmem_${prefix}%`}) as memberships`;
+  return { ...row };
 }
 
 /** Runs `fn` on a throwaway migrated cluster of its own (a test that needs the whole database). */
