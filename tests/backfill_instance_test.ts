@@ -17,7 +17,7 @@ import {
   type Harness,
   idPrefixes,
   rowCounts,
-  runCommand,
+  runBackfillCli,
   withBackfillHarness,
   withOwnCluster,
 } from "./support/backfill_harness.ts";
@@ -54,7 +54,7 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
     const { users } = fakeInstance("", { users: 30, orgs: 0 });
     const clerk = { users, organizationsEnabled: false };
     await withBackfillHarness({ databaseUrl, clerk }, async (h) => {
-      const backfill = await runCommand(h, []);
+      const backfill = await runBackfillCli(h, []);
       assert.equal(backfill.code, EXIT.ok, backfill.stdout + backfill.stderr);
       assert.match(backfill.stdout, /^Backfill finished: 30 of 30 Clerk users; 30 in this run/);
       assert.match(backfill.stdout, /^ {23} +users$/m, "a column for users alone");
@@ -66,7 +66,7 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
       );
       assert.deepEqual(await rowCounts(h.sql), { users: 30, orgs: 0, memberships: 0 });
 
-      const inSync = await runCommand(h, ["--dry-run"]);
+      const inSync = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(inSync.code, EXIT.ok, inSync.stdout + inSync.stderr);
       assert.match(
         inSync.stdout,
@@ -83,10 +83,10 @@ Deno.test("backfill and reconcile of an instance with organizations off: users o
 
       // Drift in users is reported (1) and repaired (0) as on any instance.
       await h.sql`delete from public.profiles where user_id = ${users[3].id}`;
-      const drift = await runCommand(h, ["--dry-run"]);
+      const drift = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(drift.code, EXIT.drift, drift.stdout);
       assert.match(drift.stdout, /Drift: 1 user\. Run with --apply to repair\.$/);
-      const applied = await runCommand(h, ["--apply"]);
+      const applied = await runBackfillCli(h, ["--apply"]);
       assert.equal(applied.code, EXIT.ok, applied.stdout + applied.stderr);
       assert.match(applied.stdout, /Drift: 1 user found, all repaired\.$/);
       assert.deepEqual(await rowCounts(h.sql), { users: 30, orgs: 0, memberships: 0 });
@@ -99,7 +99,7 @@ Deno.test("reconcile reports organizations held while the instance has them off 
   await withOwnCluster(async (databaseUrl) => {
     const data = fakeInstance("", { users: 6, orgs: 3 });
     await withBackfillHarness({ databaseUrl, clerk: data }, async (h) => {
-      assert.equal((await runCommand(h, [])).code, EXIT.ok);
+      assert.equal((await runBackfillCli(h, [])).code, EXIT.ok);
       assert.deepEqual(await rowCounts(h.sql), { users: 6, orgs: 3, memberships: 6 });
       // Organizations turned off in the dashboard since; a profile is lost.
       h.clerk.organizationsEnabled = false;
@@ -107,7 +107,7 @@ Deno.test("reconcile reports organizations held while the instance has them off 
       const before = await everything(h.sql);
       const listed = listingRequests(h.clerk).length;
 
-      const dry = await runCommand(h, ["--dry-run"]);
+      const dry = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(dry.code, EXIT.drift, dry.stdout + dry.stderr);
       assert.match(
         dry.stdout,
@@ -121,7 +121,7 @@ Deno.test("reconcile reports organizations held while the instance has them off 
 
       for (const guards of [[], ["--max-orphans", "100000", "--max-orphan-percent", "100"]]) {
         await h.sql`delete from public.profiles where user_id = ${data.users[0].id}`;
-        const apply = await runCommand(h, ["--apply", ...guards]);
+        const apply = await runBackfillCli(h, ["--apply", ...guards]);
         assert.equal(apply.code, EXIT.drift, apply.stdout + apply.stderr);
         assert.match(apply.stdout, /Drift: 1 user found, all repaired\.$/);
         const after = await everything(h.sql);
@@ -164,7 +164,7 @@ Deno.test("a resume file an older version saved in the organizations phase resum
         updatedAt: now,
       }),
     );
-    const resumed = await runCommand(h, ["--resume"]);
+    const resumed = await runBackfillCli(h, ["--resume"]);
     assert.equal(resumed.code, EXIT.ok, resumed.stdout + resumed.stderr);
     assert.match(resumed.stdout, /; 0 in this run .*, resumed after 12 users/);
     assert.match(resumed.stdout, /^ {2}carried over +12 {2}written before this run/m);
@@ -189,7 +189,7 @@ Deno.test("a resume file an older version saved in the organizations phase resum
       startedAt: now,
       updatedAt: now,
     });
-    const again = await runCommand(h, ["--resume"]);
+    const again = await runBackfillCli(h, ["--resume"]);
     assert.equal(again.code, EXIT.ok, again.stdout + again.stderr);
     assert.ok(again.stdout.endsWith(OFF_LINE), again.stdout);
   });
@@ -200,7 +200,7 @@ Deno.test("organizations off is also read from Clerk's 403 when the settings can
   const data = fakeInstance(p, { users: 4, orgs: 2 });
   await withBackfillHarness({ clerk: { ...data, organizationsEnabled: false } }, async (h) => {
     h.clerk.injectFault({ path: "/v1/instance/organization_settings", status: 404 });
-    const off = await runCommand(h, []);
+    const off = await runBackfillCli(h, []);
     assert.equal(off.code, EXIT.ok, off.stdout + off.stderr);
     assert.ok(off.stdout.endsWith(OFF_LINE), off.stdout);
     assert.deepEqual(
@@ -217,7 +217,7 @@ Deno.test("organizations off is also read from Clerk's 403 when the settings can
       code: "organization_not_enabled_in_instance",
       message: "access denied",
     });
-    const during = await runCommand(h, []);
+    const during = await runBackfillCli(h, []);
     assert.equal(during.code, EXIT.ok, during.stdout + during.stderr);
     assert.match(during.stdout, /^ {2}applied +0 +2 +0 {2}inserted or updated$/m);
     assert.ok(during.stdout.endsWith(OFF_LINE), during.stdout);
@@ -232,7 +232,7 @@ Deno.test("organizations off is also read from Clerk's 403 when the settings can
       code: "authorization_invalid",
       message: refusal,
     });
-    const refused = await runCommand(h, []);
+    const refused = await runBackfillCli(h, []);
     assert.equal(refused.code, EXIT.error, refused.stdout + refused.stderr);
     assert.match(
       refused.stderr,
@@ -244,7 +244,7 @@ Deno.test("organizations off is also read from Clerk's 403 when the settings can
       code: "authorization_invalid",
       message: refusal,
     });
-    const reconcile = await runCommand(h, ["--apply"]);
+    const reconcile = await runBackfillCli(h, ["--apply"]);
     assert.equal(reconcile.code, EXIT.error);
     assert.match(reconcile.stderr, /Clerk answered 403: .* \(authorization_invalid\)/);
   });
@@ -266,11 +266,11 @@ Deno.test("backfill and reconcile with another instance's key write nothing, wha
     try {
       await withBackfillHarness({ databaseUrl, clerk: data }, async (h: Harness) => {
         // A dry run records nothing; the first backfill records its key's instance.
-        const dry = await runCommand(h, ["--dry-run"]);
+        const dry = await runBackfillCli(h, ["--dry-run"]);
         assert.equal(dry.code, EXIT.drift, dry.stdout + dry.stderr);
         assert.match(dry.stderr, /no instance recorded yet \(a dry run records none\)/);
         assert.equal((await everything(h.sql)).instance.length, 0);
-        const first = await runCommand(h, []);
+        const first = await runBackfillCli(h, []);
         assert.equal(first.code, EXIT.ok, first.stdout + first.stderr);
         assert.match(
           first.stderr,
@@ -289,7 +289,7 @@ Deno.test("backfill and reconcile with another instance's key write nothing, wha
           ["--apply", "--max-orphans", "100000", "--max-orphan-percent", "100"],
         ];
         for (const argv of runs) {
-          const run = await runCommand(h, argv, otherKey);
+          const run = await runBackfillCli(h, argv, otherKey);
           assert.equal(run.code, EXIT.error, `${argv}: ${run.stdout}${run.stderr}`);
           assert.equal(run.stdout, "", "no summary, no report");
           assert.ok(
@@ -319,10 +319,10 @@ Deno.test("backfill and reconcile with another instance's key write nothing, wha
           to: OTHER_INSTANCE,
           removed: { profiles: 20, organizations: 2, memberships: 4, tombstones: 0, deliveries: 0 },
         });
-        const switched = await runCommand(h, [], otherKey);
+        const switched = await runBackfillCli(h, [], otherKey);
         assert.equal(switched.code, EXIT.ok, switched.stdout + switched.stderr);
         assert.deepEqual(await rowCounts(h.sql), { users: 5, orgs: 1, memberships: 2 });
-        const back = await runCommand(h, ["--dry-run"]);
+        const back = await runBackfillCli(h, ["--dry-run"]);
         assert.equal(back.code, EXIT.error, "now the first key is the other instance's");
         assert.match(back.stderr, new RegExp(`follows Clerk instance ${OTHER_INSTANCE}`));
       });

@@ -27,7 +27,7 @@ import {
   fakeInstance,
   idPrefixes,
   rowCounts,
-  runCommand,
+  runBackfillCli,
   sourcesFor,
   withBackfillHarness,
 } from "./support/backfill_harness.ts";
@@ -285,7 +285,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
         h.clerk.putOrganization(late);
         h.clerk.putMembership(lateMember);
       };
-      const backfill = await runCommand(h, []);
+      const backfill = await runBackfillCli(h, []);
       assert.equal(backfill.code, EXIT.ok, backfill.stdout + backfill.stderr);
       assert.match(backfill.stdout, /^ {2}applied +10 +30 +60 {2}inserted or updated$/m);
       assert.match(
@@ -337,7 +337,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       const before = await snapshot();
 
       const lookups = h.clerk.requests.length;
-      const dry = await runCommand(h, ["--dry-run"]);
+      const dry = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(dry.code, EXIT.drift, dry.stdout);
       const orgs = section(dry.stdout, "Organizations");
       assert.match(orgs, /^Organizations: 30 in Clerk, 30 in organizations$/m);
@@ -374,7 +374,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
         [goneOrg.id, "org_stray"],
       ]);
 
-      const applied = await runCommand(h, ["--apply"]);
+      const applied = await runBackfillCli(h, ["--apply"]);
       assert.equal(applied.code, EXIT.ok, applied.stdout);
       assert.match(
         section(applied.stdout, "Organizations"),
@@ -386,7 +386,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       );
       assert.match(applied.stdout, /Drift: 5 organizations, 8 memberships found, all repaired\.$/);
 
-      const after = await runCommand(h, ["--dry-run"]);
+      const after = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(after.code, EXIT.ok, after.stdout);
       assert.match(after.stdout, /In sync\.$/);
       const [row] = await h.sql`
@@ -411,7 +411,7 @@ Deno.test("reconcile reports drift of organizations and memberships (exit 1) and
       // A listed membership that the mapping refuses is a failure (exit 2), never an orphan.
       const broken = data.memberships[30];
       h.clerk.putMembership({ ...broken, role: null, updated_at: broken.updated_at + 1000 });
-      const failing = await runCommand(h, ["--apply"]);
+      const failing = await runBackfillCli(h, ["--apply"]);
       assert.equal(failing.code, EXIT.error, failing.stdout);
       const failed = section(failing.stdout, "Memberships");
       assert.match(failed, /orphaned rows +0\n/);
@@ -432,7 +432,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
   try {
     const data = fakeInstance("", { users: 20, orgs: 10 });
     await withBackfillHarness({ databaseUrl: cluster.url, clerk: data }, async (h) => {
-      assert.equal((await runCommand(h, [])).code, EXIT.ok, "the backfill");
+      assert.equal((await runBackfillCli(h, [])).code, EXIT.ok, "the backfill");
       const mirror = () =>
         h.sql`
           select (select json_agg(p order by user_id) from public.profiles p) as profiles,
@@ -449,7 +449,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       await h.sql`delete from public.profiles where user_id = ${data.users[7].id}`;
       for (const m of data.memberships) h.clerk.removeMembership(m.id);
       const before = await mirror();
-      const refused = await runCommand(h, [
+      const refused = await runBackfillCli(h, [
         "--apply",
         "--max-orphans",
         "1000",
@@ -465,7 +465,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.deepEqual(await mirror(), before);
 
       // Another instance's key (an empty one): refused for every kind at once.
-      const wrong = await runCommand(h, ["--apply"], {
+      const wrong = await runBackfillCli(h, ["--apply"], {
         CLERK_SECRET_KEY: empty.secretKey,
         CLERK_API_URL: empty.url,
       });
@@ -481,7 +481,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       for (const m of data.memberships) h.clerk.putMembership(m);
       const hidden = data.organizations.slice(0, 2);
       for (const org of hidden) h.clerk.removeOrganization(org.id);
-      const limited = await runCommand(h, ["--apply"]);
+      const limited = await runBackfillCli(h, ["--apply"]);
       assert.equal(limited.code, EXIT.error, limited.stdout);
       assert.match(
         limited.stdout,
@@ -490,7 +490,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.deepEqual(await mirror(), before);
 
       // The operator raises the limit: the tombstones are inferred ones...
-      const forced = await runCommand(h, ["--apply", "--max-orphan-percent", "100"]);
+      const forced = await runBackfillCli(h, ["--apply", "--max-orphan-percent", "100"]);
       assert.equal(forced.code, EXIT.ok, forced.stdout);
       assert.match(
         forced.stdout,
@@ -515,7 +515,7 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
         await organizationWebhook(h.sql, "organization.deleted", data.organizations[9], Date.now()),
         "deleted",
       );
-      const dry = await runCommand(h, ["--dry-run"]);
+      const dry = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(dry.code, EXIT.drift, dry.stdout);
       assert.match(
         section(dry.stdout, "Organizations"),
@@ -526,11 +526,11 @@ Deno.test("reconcile --apply writes nothing in any kind when one kind's guard re
       assert.match(section(dry.stdout, "Memberships"), /deleted meanwhile +2 /);
 
       // ...and the backfill restores.
-      const restored = await runCommand(h, []);
+      const restored = await runBackfillCli(h, []);
       assert.equal(restored.code, EXIT.ok, restored.stdout);
       assert.match(restored.stdout, /^ {2}restored +0 +2 +4 {2}inferred tombstone lifted/m);
       assert.match(restored.stdout, /^ {2}stale +0 +1 +2 {2}kept newer/m);
-      const after = await runCommand(h, ["--dry-run"]);
+      const after = await runBackfillCli(h, ["--dry-run"]);
       assert.equal(after.code, EXIT.ok, after.stdout);
       assert.match(section(after.stdout, "Organizations"), /in sync +9\n/);
       assert.match(section(after.stdout, "Memberships"), /in sync +18\n/);

@@ -13,7 +13,7 @@ import {
   fakeUsers,
   FAST_RETRY,
   idPrefixes,
-  runCommand,
+  runBackfillCli,
   sourcesFor,
   withBackfillHarness,
   withOwnCluster,
@@ -44,10 +44,10 @@ Deno.test("backfill and reconcile read 2,345 users past the depth where offset p
         );
 
         const before = h.clerk.requests.length;
-        const backfill = await runCommand(h, []);
+        const backfill = await runBackfillCli(h, []);
         assert.equal(backfill.code, EXIT.ok, backfill.stdout + backfill.stderr);
         assert.match(backfill.stdout, /^Backfill finished: 2,345 of 2,345 Clerk users/);
-        const reconcile = await runCommand(h, ["--dry-run"]);
+        const reconcile = await runBackfillCli(h, ["--dry-run"]);
         assert.equal(reconcile.code, EXIT.ok, reconcile.stdout + reconcile.stderr);
         assert.match(reconcile.stdout, /^ {2}in sync +2,345$/m);
         const pages = h.clerk.requests.slice(before).filter((r) => r.path === "/v1/users");

@@ -152,7 +152,7 @@ export interface CommandRun {
  * Runs the command (`npm run backfill`'s runCli) in-process against the harness, with the
  * stand-in's key and URL unless `env` overrides them.
  */
-export async function runCommand(
+export async function runBackfillCli(
   h: Harness,
   argv: string[],
   env: Record<string, string> = {},
